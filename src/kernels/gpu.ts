@@ -1,0 +1,277 @@
+// The one WebGPU device of the process, the command encoder that batches work, and the buffer
+// pool. Everything above this file receives a Gpu; nothing else calls into `webgpu` directly.
+import { create, globals } from 'webgpu';
+
+import { GpuError } from '../errors.ts';
+
+export type Backend = 'vulkan' | 'opengl' | 'default';
+
+export interface GpuOptions {
+  /** Dawn backend; 'default' lets Dawn choose (Vulkan on Linux). */
+  backend?: Backend;
+}
+
+export interface AdapterReport {
+  backend: Backend;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** A GPU buffer owned by the pool. `id` keys the bind-group cache. */
+export interface PooledBuffer {
+  readonly id: number;
+  readonly buffer: GPUBuffer;
+  /** Capacity in bytes (the pool rounds requests up). */
+  readonly size: number;
+}
+
+/**
+ * Reuses storage buffers by size class so that a training step allocates nothing after the
+ * first one. Sizes round up to a power of two above 256 bytes (at most 2x waste) which lets
+ * tensors of slightly different sizes share buffers.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, PooledBuffer[]>();
+  private nextId = 1;
+  /** Buffers ever created, for the "no new allocation after the first step" check. */
+  allocations = 0;
+  bytesAllocated = 0;
+  bytesInUse = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  static sizeClass(byteLength: number): number {
+    const atLeast = Math.max(256, byteLength);
+    return 2 ** Math.ceil(Math.log2(atLeast));
+  }
+
+  acquire(byteLength: number, label: string): PooledBuffer {
+    const size = BufferPool.sizeClass(byteLength);
+    const reused = this.free.get(size)?.pop();
+    this.bytesInUse += size;
+    if (reused) return reused;
+
+    this.allocations += 1;
+    this.bytesAllocated += size;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buffer = this.device.createBuffer({ size, usage, label });
+    return { id: this.nextId++, buffer, size };
+  }
+
+  /** Queue order makes this safe: work already recorded reads the old contents first. */
+  release(pooled: PooledBuffer): void {
+    this.bytesInUse -= pooled.size;
+    const list = this.free.get(pooled.size);
+    if (list) list.push(pooled);
+    else this.free.set(pooled.size, [pooled]);
+  }
+
+  destroyAll(): void {
+    for (const list of this.free.values()) for (const pooled of list) pooled.buffer.destroy();
+    this.free.clear();
+  }
+}
+
+/** Wraps the device: an open command encoder and compute pass that ops append to. */
+export class Gpu {
+  readonly pool: BufferPool;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingError: string | null = null;
+  private lostReason: string | null = null;
+  /** Dispatches recorded since the last submit, newest last; names the op behind an error. */
+  private recentOps: string[] = [];
+  dispatchCount = 0;
+  /** Bound to inputs that a kernel entry point declares but does not read. */
+  readonly placeholder: PooledBuffer;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly report: AdapterReport,
+  ) {
+    this.pool = new BufferPool(device);
+    this.placeholder = this.pool.acquire(256, 'placeholder');
+    device.onuncapturederror = (event: GPUUncapturedErrorEvent) => {
+      this.pendingError ??= event.error.message;
+    };
+    void device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostReason = info.message || String(info.reason);
+    });
+  }
+
+  static async open(options: GpuOptions = {}): Promise<Gpu> {
+    const backend = options.backend ?? 'default';
+    Object.assign(globalThis, globals);
+    const flags = backend === 'default' ? [] : [`backend=${backend}`];
+    const navigatorGpu = create(flags);
+    keepAlive.push(navigatorGpu);
+
+    const adapter = await navigatorGpu.requestAdapter(
+      backend === 'opengl' ? { featureLevel: 'compatibility' } : undefined,
+    );
+    if (!adapter) {
+      throw new GpuError(
+        'No WebGPU adapter found. Without a GPU, shadergan needs a software Vulkan device: ' +
+          "run 'npm run setup' (installs libvulkan1 and Mesa's lavapipe) and try again.",
+      );
+    }
+
+    const wanted: GPUFeatureName[] = ['timestamp-query'];
+    const requiredFeatures = wanted.filter((feature) => adapter.features.has(feature));
+    const requiredLimits: Record<string, number> = {};
+    for (const name of [
+      'maxStorageBufferBindingSize',
+      'maxBufferSize',
+      'maxStorageBuffersPerShaderStage',
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup',
+      'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupsPerDimension',
+    ] as const) {
+      requiredLimits[name] = adapter.limits[name];
+    }
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+
+    const limits: Record<string, number> = {};
+    for (const name of Object.keys(requiredLimits)) {
+      limits[name] = device.limits[name as keyof GPUSupportedLimits] as number;
+    }
+    const info = adapter.info;
+    const report: AdapterReport = {
+      backend,
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      features: [...device.features].map(String).sort(),
+      limits,
+    };
+    return new Gpu(device, report);
+  }
+
+  get hasTimestamps(): boolean {
+    return this.device.features.has('timestamp-query');
+  }
+
+  /** The compute pass that the next dispatch goes into. */
+  computePass(opLabel: string): GPUComputePassEncoder {
+    this.throwIfBroken();
+    this.recentOps.push(opLabel);
+    if (this.recentOps.length > 64) this.recentOps.shift();
+    this.dispatchCount += 1;
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  /** The encoder outside any pass, for copies. */
+  commandEncoder(): GPUCommandEncoder {
+    this.throwIfBroken();
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.throwIfBroken();
+  }
+
+  /**
+   * Uploads through the queue. Work still being recorded must be submitted first, otherwise
+   * the write would land before commands that were recorded earlier but read the old data.
+   */
+  write(target: PooledBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.flush();
+    this.device.queue.writeBuffer(
+      target.buffer,
+      byteOffset,
+      data.buffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Copies `byteLength` bytes of a buffer back to the CPU, waiting for all earlier work. */
+  async read(source: PooledBuffer, byteLength: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.commandEncoder().copyBufferToBuffer(source.buffer, 0, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (error) {
+      this.throwIfBroken();
+      throw new GpuError(`Reading a result back from the GPU failed: ${String(error)}`);
+    }
+    this.throwIfBroken();
+    const copy = staging.getMappedRange().slice(0, byteLength);
+    staging.unmap();
+    staging.destroy();
+    return copy;
+  }
+
+  /** Waits until the GPU has finished everything submitted so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfBroken();
+  }
+
+  private throwIfBroken(): void {
+    const context = this.recentOps.length
+      ? ` Ops recorded since the last submit, newest last: ${this.recentOps.slice(-5).join('; ')}.`
+      : '';
+    if (this.lostReason !== null) {
+      throw new GpuError(`The GPU device was lost: ${this.lostReason}.${context}`);
+    }
+    if (this.pendingError !== null) {
+      const message = this.pendingError;
+      this.pendingError = null;
+      throw new GpuError(`WebGPU reported an error: ${message}${context}`);
+    }
+    if (this.pass === null) this.recentOps = [];
+  }
+
+  destroy(): void {
+    this.endPass();
+    this.encoder = null;
+    this.pool.destroyAll();
+    this.device.destroy();
+  }
+}
+
+// Dawn crashes the process if the object returned by create() is garbage-collected while the
+// device is in use, so every one ever created stays referenced here.
+const keepAlive: GPU[] = [];
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide device, opened on first use. SHADERGAN_BACKEND picks the Dawn backend. */
+export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
+  shared ??= Gpu.open({ backend: options.backend ?? backendFromEnvironment() });
+  return shared;
+}
+
+function backendFromEnvironment(): Backend {
+  const value = process.env.SHADERGAN_BACKEND ?? 'default';
+  if (value === 'vulkan' || value === 'opengl' || value === 'default') return value;
+  throw new GpuError(`SHADERGAN_BACKEND must be vulkan, opengl or default, not '${value}'.`);
+}
