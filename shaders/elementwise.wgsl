@@ -3,8 +3,9 @@
 
 struct Params {
   count: u32,
-  // scale: the factor; leaky_relu: the negative slope; fill: the value.
+  // affine: the factor; leaky_relu: the negative slope; fill: the value.
   alpha: f32,
+  // affine: the shift; axpby: the factor of b.
   beta: f32,
 }
 
@@ -43,11 +44,12 @@ fn mul(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups
 
 // ---- Unary ops read only `a`; `b` is bound to any buffer and ignored. ----
 
+// out = alpha * a + beta
 @compute @workgroup_size(64)
-fn scale(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
+fn affine(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let index = flatIndex(id, groups);
   if (index >= params.count) { return; }
-  out[index] = params.alpha * a[index];
+  out[index] = params.alpha * a[index] + params.beta;
 }
 
 @compute @workgroup_size(64)

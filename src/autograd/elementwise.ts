@@ -39,12 +39,18 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 }
 
 export function scale(input: Tensor, factor: number): Tensor {
-  const output = scaled(input, factor);
+  return affine(input, factor, 0);
+}
+
+/** factor * input + shift */
+export function affine(input: Tensor, factor: number, shift: number): Tensor {
+  const output = Tensor.empty(input.gpu, input.shape);
+  kernels.unary(input.gpu, 'affine', input.buffer, output.buffer, input.size, factor, shift);
   return record({
-    op: 'scale',
+    op: shift === 0 ? 'scale' : 'affine',
     inputs: [input],
     output,
-    detail: `factor=${factor}`,
+    detail: shift === 0 ? `factor=${factor}` : `factor=${factor}, shift=${shift}`,
     backward: (gradOutput) => [scaled(gradOutput, factor)],
   });
 }
@@ -141,7 +147,7 @@ export function backward(loss: Tensor): void {
 
 function scaled(input: Tensor, factor: number): Tensor {
   const output = Tensor.empty(input.gpu, input.shape);
-  kernels.unary(input.gpu, 'scale', input.buffer, output.buffer, input.size, factor);
+  kernels.unary(input.gpu, 'affine', input.buffer, output.buffer, input.size, factor);
   return output;
 }
 

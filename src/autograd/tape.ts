@@ -165,7 +165,7 @@ type Accumulate = (grads: Map<Tensor, Tensor>, tensor: Tensor, addend: Tensor) =
 /**
  * Back-propagates from a one-element tensor. Leaves that require gradients receive them in
  * `.grad` (added to an existing one); intermediate gradients are freed as soon as they are
- * used. The consumed part of the tape is cleared, as in PyTorch.
+ * used. The entries it went through leave the tape, as PyTorch frees its graph.
  */
 export function backward(loss: Tensor, seed: Tensor, accumulate: Accumulate): void {
   if (loss.size !== 1) {
@@ -176,12 +176,14 @@ export function backward(loss: Tensor, seed: Tensor, accumulate: Accumulate): vo
   }
   const grads = new Map<Tensor, Tensor>([[loss, seed]]);
   const start = currentScope()?.tapeStart ?? 0;
+  const consumed = new Set<TapeEntry>();
 
   for (let index = entries.length - 1; index >= start; index -= 1) {
     const entry = entries[index];
     const gradOutput = grads.get(entry.output);
     if (!gradOutput) continue;
     grads.delete(entry.output);
+    consumed.add(entry);
 
     const gradInputs = entry.backward(gradOutput);
     gradOutput.dispose();
@@ -211,5 +213,9 @@ export function backward(loss: Tensor, seed: Tensor, accumulate: Accumulate): vo
       tensor.grad = grad;
     }
   }
+  // Entries this loss did not reach (say, a generator behind a detach) stay for a later call.
+  const kept = entries.slice(start).filter((entry) => !consumed.has(entry));
   entries.length = start;
+  entries.push(...kept);
+  for (const entry of consumed) entry.output.creator = null;
 }

@@ -133,6 +133,17 @@ export class Tensor {
     this.gpu.write(this.buffer, data);
   }
 
+  /** Copies the values of `source` (same size) into this tensor's buffer, in queue order. */
+  assign(source: Tensor): void {
+    if (source.size !== this.size) {
+      throw new ShaderganError(
+        `assign: ${formatShape(source.shape)} into ${formatShape(this.shape)}`,
+      );
+    }
+    this.gpu.commandEncoder().copyBufferToBuffer(source.buffer.buffer, 0, this.buffer.buffer, 0,
+      this.size * 4);
+  }
+
   async toArray(): Promise<Float32Array> {
     const bytes = await this.gpu.read(this.buffer, this.size * 4);
     return new Float32Array(bytes);

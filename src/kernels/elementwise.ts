@@ -7,7 +7,7 @@ const FILE = 'elementwise.wgsl';
 const WORKGROUP_SIZE = 64;
 
 export type BinaryOp = 'add' | 'mul';
-export type UnaryOp = 'scale' | 'leaky_relu' | 'tanh_forward' | 'sigmoid_forward';
+export type UnaryOp = 'affine' | 'leaky_relu' | 'tanh_forward' | 'sigmoid_forward';
 export type BackwardOp = 'leaky_relu_backward' | 'tanh_backward' | 'sigmoid_backward';
 
 interface ElementwiseCall {
@@ -38,7 +38,7 @@ export function binary(
   out: PooledBuffer,
   count: number,
 ): void {
-  run(gpu, { entry: op, a, b, out, count, label: `${op} [${count}]` });
+  run(gpu, { entry: op, a, b, out, count, label: `[${count}]` });
 }
 
 /** out = alpha * a + beta * b */
@@ -51,10 +51,10 @@ export function axpby(
   out: PooledBuffer,
   count: number,
 ): void {
-  run(gpu, { entry: 'axpby', a, b, out, count, alpha, beta, label: `axpby [${count}]` });
+  run(gpu, { entry: 'axpby', a, b, out, count, alpha, beta, label: `[${count}]` });
 }
 
-/** `alpha` is the factor of scale and the negative slope of leaky_relu. */
+/** `alpha` is the factor of affine and the negative slope of leaky_relu; `beta` the shift. */
 export function unary(
   gpu: Gpu,
   op: UnaryOp,
@@ -62,8 +62,9 @@ export function unary(
   out: PooledBuffer,
   count: number,
   alpha = 0,
+  beta = 0,
 ): void {
-  run(gpu, { entry: op, a: input, b: input, out, count, alpha, label: `${op} [${count}]` });
+  run(gpu, { entry: op, a: input, b: input, out, count, alpha, beta, label: `[${count}]` });
 }
 
 /** `saved` is the forward input (leaky_relu) or output (tanh, sigmoid). */
@@ -83,10 +84,12 @@ export function unaryBackward(
     out: gradInput,
     count,
     alpha,
-    label: `${op} [${count}]`,
+    label: `[${count}]`,
   });
 }
 
 export function fill(gpu: Gpu, out: PooledBuffer, count: number, value: number): void {
-  run(gpu, { entry: 'fill', a: gpu.placeholder, b: gpu.placeholder, out, count, alpha: value, label: `fill [${count}]` });
+  const placeholder = gpu.placeholder;
+  const label = `[${count}]`;
+  run(gpu, { entry: 'fill', a: placeholder, b: placeholder, out, count, alpha: value, label });
 }

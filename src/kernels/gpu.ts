@@ -3,6 +3,7 @@
 import { create, globals } from 'webgpu';
 
 import { GpuError } from '../errors.ts';
+import { Profiler, type KernelTime } from './profiler.ts';
 
 export type Backend = 'vulkan' | 'opengl' | 'default';
 
@@ -88,6 +89,8 @@ export class Gpu {
   dispatchCount = 0;
   /** Bound to inputs that a kernel entry point declares but does not read. */
   readonly placeholder: PooledBuffer;
+  /** Times every dispatch when on; see enableProfiling(). */
+  profiler: Profiler | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -157,12 +160,30 @@ export class Gpu {
     return this.device.features.has('timestamp-query');
   }
 
+  /**
+   * Times each dispatch with timestamp queries from now on (each then runs in a pass of its
+   * own, which costs a little). Returns false when the adapter has no timestamp queries.
+   */
+  enableProfiling(onTime: ((time: KernelTime) => void) | null = null): boolean {
+    if (!this.hasTimestamps) return false;
+    this.endPass();
+    this.profiler ??= new Profiler(this.device, onTime);
+    return true;
+  }
+
   /** The compute pass that the next dispatch goes into. */
   computePass(opLabel: string): GPUComputePassEncoder {
     this.throwIfBroken();
     this.recentOps.push(opLabel);
     if (this.recentOps.length > 64) this.recentOps.shift();
     this.dispatchCount += 1;
+    if (this.profiler) {
+      if (this.profiler.full) this.flush();
+      this.endPass();
+      this.encoder ??= this.device.createCommandEncoder();
+      this.pass = this.profiler.beginPass(this.encoder, opLabel);
+      return this.pass;
+    }
     this.encoder ??= this.device.createCommandEncoder();
     this.pass ??= this.encoder.beginComputePass();
     return this.pass;
@@ -185,6 +206,7 @@ export class Gpu {
   flush(): void {
     this.endPass();
     if (this.encoder) {
+      this.profiler?.resolve(this.encoder);
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
     }
@@ -225,6 +247,7 @@ export class Gpu {
     const copy = staging.getMappedRange().slice(0, byteLength);
     staging.unmap();
     staging.destroy();
+    await this.profiler?.collect();
     return copy;
   }
 
@@ -233,6 +256,7 @@ export class Gpu {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     this.throwIfBroken();
+    await this.profiler?.collect();
   }
 
   private throwIfBroken(): void {
@@ -266,8 +290,22 @@ let shared: Promise<Gpu> | null = null;
 
 /** The process-wide device, opened on first use. SHADERGAN_BACKEND picks the Dawn backend. */
 export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
-  shared ??= Gpu.open({ backend: options.backend ?? backendFromEnvironment() });
+  shared ??= Gpu.open({ backend: options.backend ?? backendFromEnvironment() }).then((gpu) => {
+    // SHADERGAN_DEBUG=kernels prints every dispatch; with timestamp queries, with its GPU time.
+    if (debugSwitch('kernels')) {
+      gpu.enableProfiling(({ label, milliseconds }) => {
+        process.stderr.write(`[shadergan] ${milliseconds.toFixed(3).padStart(9)} ms  ${label}\n`);
+      });
+    }
+    return gpu;
+  });
   return shared;
+}
+
+/** Whether SHADERGAN_DEBUG (a comma-separated list) names `name`, or is 1 or all. */
+export function debugSwitch(name: string): boolean {
+  const words = (process.env.SHADERGAN_DEBUG ?? '').split(',').map((word) => word.trim());
+  return words.includes(name) || words.includes('all') || words.includes('1');
 }
 
 function backendFromEnvironment(): Backend {

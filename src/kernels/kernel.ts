@@ -9,11 +9,11 @@ import { ResourceType, WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { FunctionInfo, MemberInfo, VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 
 import { GpuError } from '../errors.ts';
-import type { Gpu, PooledBuffer } from './gpu.ts';
+import { debugSwitch, type Gpu, type PooledBuffer } from './gpu.ts';
 
 const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
-const debugDispatches = /(^|,)(1|kernels|all)(,|$)/.test(process.env.SHADERGAN_DEBUG ?? '');
-const printWgsl = /(^|,)(wgsl|all)(,|$)/.test(process.env.SHADERGAN_DEBUG ?? '');
+const debugDispatches = debugSwitch('kernels');
+const printWgsl = debugSwitch('wgsl');
 
 interface ParamField {
   name: string;
@@ -147,11 +147,11 @@ export class Kernel {
     if (x === 0 || y === 0 || z === 0) return;
 
     const bindGroup = this.bindGroup(call);
-    const pass = this.gpu.computePass(call.label);
+    const pass = this.gpu.computePass(`${this.name} ${call.label}`);
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
-    if (debugDispatches) {
+    if (debugDispatches && !this.gpu.profiler) {
       process.stderr.write(`[shadergan] ${this.name} ${call.label} grid ${x}x${y}x${z}\n`);
     }
   }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 import { DataError } from '../errors.ts';
-import { writeFileAtomic } from './safetensors.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 
 /** Where `npm run setup` installs Debian's dataset-fashion-mnist package. */
 export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
@@ -125,7 +125,8 @@ function parseIdx(path: string, bytes: Buffer): IdxArray {
  */
 export function loadImageSet(directory: string, split: Split): ImageSet {
   if (!isDirectory(directory)) {
-    throw new DataError(`The data folder ${directory} does not exist. To get Fashion-MNIST, ` +
+    const problem = existsSync(directory) ? 'is not a folder' : 'does not exist';
+    throw new DataError(`The data folder ${directory} ${problem}. To get Fashion-MNIST, ` +
       `${HOW_TO_GET_DATA}.`);
   }
 

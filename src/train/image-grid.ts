@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PNG } from 'pngjs';
 
-import { writeFileAtomic } from './safetensors.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 
 export interface ImageGridOptions {
   count: number;
@@ -106,7 +106,11 @@ function checkGridOptions(
 }
 
 /** Writes the PNG grid to `path` atomically, creating the folder it goes in. */
-export function writeImageGrid(path: string, images: Float32Array, options: ImageGridOptions): void {
+export function writeImageGrid(
+  path: string,
+  images: Float32Array,
+  options: ImageGridOptions,
+): void {
   const png = encodeImageGrid(images, options);
   mkdirSync(dirname(path), { recursive: true });
   writeFileAtomic(path, [png]);

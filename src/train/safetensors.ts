@@ -1,17 +1,18 @@
 // Reads and writes the safetensors format, so checkpoints open in other tools too:
 //
 //   [8 bytes]  little-endian u64 N, the length of the JSON header
-//   [N bytes]  JSON: { "<name>": { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {..} }
+//   [N bytes]  JSON: { "<name>": { dtype, shape, data_offsets: [begin, end] }, ...,
+//                      "__metadata__": { "<key>": "<string>", ... } },
 //              padded with spaces so the data section starts at a multiple of 8
 //   [rest]     raw little-endian tensor data; offsets are relative to the start of this section
 //
 // Limitation: tensor bytes are copied as they are, which assumes a little-endian host. Every
 // platform Node's webgpu package ships for is little-endian.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 import { CheckpointError } from '../errors.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 
 export type SafetensorsDtype = 'F32' | 'I32' | 'I64';
 export type TensorData = Float32Array | Int32Array | BigInt64Array;
@@ -48,56 +49,7 @@ const OTHER_SAFETENSORS_DTYPES = new Set([
   'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'U32', 'F64', 'U64',
 ]);
 
-/**
- * Writes `bytes` to `path` so that `path` holds either its old content or all of the new one:
- * the data goes to `path.tmp-<pid>`, is flushed to disk, and only then renamed over `path`.
- * Shared by every writer under src/train (checkpoints, IDX fixtures, sample grids).
- */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): void {
-  const temporaryPath = `${path}.tmp-${process.pid}`;
-  let renamed = false;
-  try {
-    const fd = openSync(temporaryPath, 'w');
-    try {
-      for (const chunk of chunks) {
-        let written = 0;
-        while (written < chunk.byteLength) {
-          written += writeSync(fd, chunk, written, chunk.byteLength - written);
-        }
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporaryPath, path);
-    renamed = true;
-    syncDirectory(dirname(path));
-  } finally {
-    if (!renamed) removeQuietly(temporaryPath);
-  }
-}
 
-/** Makes the rename itself durable; some platforms cannot open a directory, which is harmless. */
-function syncDirectory(directory: string): void {
-  try {
-    const fd = openSync(directory, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // The file content is already on disk; only the rename's durability is left to the OS.
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Nothing was there to clean up, or it is already gone.
-  }
-}
 
 /** Writes tensors and string metadata to `path` as a safetensors file, atomically. */
 export function writeSafetensors(

@@ -1,0 +1,258 @@
+// The `shadergan` command: train, sample, info. Output is for people: progress, where files
+// went, and one clear line when something is wrong.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { randn } from '../autograd/random.ts';
+import { ShaderganError } from '../errors.ts';
+import { getGpu, type Gpu } from '../kernels/gpu.ts';
+import { loadCheckpoint } from '../train/checkpoint.ts';
+import { DEFAULT_DATA_DIR } from '../train/idx.ts';
+import { writeImageGrid } from '../train/image-grid.ts';
+import { IMAGE_SIZES, type Architecture, type ImageSize } from '../train/models.ts';
+import { resolveCheckpointPath, runTraining } from '../train/run.ts';
+import { formatHelp, parseFlags, type CommandSpec } from './args.ts';
+
+const trainSpec = {
+  name: 'train',
+  summary:
+    'Train a DCGAN on Fashion-MNIST (or any MNIST-format IDX files). Writes sample grids,\n' +
+    'checkpoints and metrics under the run folder; Ctrl-C saves a checkpoint and stops,\n' +
+    '--resume continues exactly where it left off.',
+  flags: {
+    data: {
+      type: 'string',
+      default: DEFAULT_DATA_DIR,
+      placeholder: 'DIR',
+      help: 'folder with train-images-idx3-ubyte[.gz] (and labels)',
+    },
+    epochs: { type: 'int', default: 5, min: 1, help: 'passes over the training set' },
+    steps: { type: 'int', min: 1, placeholder: 'N', help: 'total steps; overrides --epochs' },
+    batch: { type: 'int', default: 64, min: 2, help: 'images per step' },
+    lr: { type: 'float', default: 2e-4, help: 'Adam learning rate (both nets)' },
+    beta1: { type: 'float', default: 0.5, help: "Adam's beta1" },
+    beta2: { type: 'float', default: 0.999, help: "Adam's beta2" },
+    seed: { type: 'int', default: 1, help: 'seed for weights, noise and batch order' },
+    'image-size': {
+      type: 'int',
+      default: 28,
+      choices: IMAGE_SIZES.map(String),
+      help: 'image side; data are resized to it',
+    },
+    width: {
+      type: 'int',
+      default: 32,
+      min: 1,
+      help: "channels of D's first layer (deeper layers double it)",
+    },
+    noise: { type: 'int', default: 100, min: 1, help: 'size of the noise vector z' },
+    model: {
+      type: 'string',
+      default: 'dcgan',
+      choices: ['dcgan', 'tf-tutorial'],
+      help: "architecture: Radford's DCGAN, or TensorFlow's DCGAN tutorial model (28x28)",
+    },
+    out: { type: 'string', placeholder: 'DIR', help: 'run folder (default runs/<date-time>)' },
+    'sample-every': { type: 'int', default: 100, min: 1, help: 'steps between sample grids' },
+    'checkpoint-every': { type: 'int', default: 500, min: 1, help: 'steps between checkpoints' },
+    resume: {
+      type: 'string',
+      placeholder: 'PATH',
+      help: 'continue from a checkpoint file or a run folder; its config wins',
+    },
+  },
+  examples: [
+    'shadergan train                         # Fashion-MNIST, 28x28, into runs/<date-time>/',
+    'shadergan train --steps 2000 --out runs/short',
+    'shadergan train --resume runs/short --steps 4000',
+    'shadergan train --image-size 32 --width 64',
+  ],
+} satisfies CommandSpec;
+
+const sampleSpec = {
+  name: 'sample',
+  summary: 'Draw a grid of generated images from a checkpoint into a PNG file.',
+  flags: {
+    checkpoint: {
+      type: 'string',
+      placeholder: 'FILE',
+      help: 'a checkpoint file, or a run folder holding checkpoint.safetensors',
+    },
+    out: { type: 'string', default: 'grid.png', placeholder: 'FILE', help: 'PNG to write' },
+    n: { type: 'int', default: 64, min: 1, help: 'number of images' },
+    seed: { type: 'int', default: 0, help: 'noise seed' },
+  },
+  examples: ['shadergan sample --checkpoint runs/short --out grid.png --n 64'],
+} satisfies CommandSpec;
+
+const infoSpec = {
+  name: 'info',
+  summary: 'Print the WebGPU backend, adapter, features and limits shadergan will use.',
+  flags: {},
+  examples: ['shadergan info', 'SHADERGAN_BACKEND=opengl shadergan info'],
+} satisfies CommandSpec;
+
+const commands = [trainSpec, sampleSpec, infoSpec];
+
+function mainHelp(): string {
+  return [
+    'Usage: shadergan <command> [flags]',
+    '',
+    'A DCGAN engine whose every numeric operation is a hand-written WGSL compute shader.',
+    '',
+    'Commands:',
+    ...commands.map((spec) => `  ${spec.name.padEnd(8)} ${spec.summary.split('\n')[0]}`),
+    '',
+    "Run 'shadergan <command> --help' for the flags of a command.",
+    '',
+    'Environment:',
+    '  SHADERGAN_BACKEND=vulkan|opengl|default   Dawn backend (default: Dawn chooses)',
+    '  SHADERGAN_DEBUG=kernels                   print every kernel dispatch',
+    '  SHADERGAN_DEBUG=wgsl                      print every shader as it is compiled',
+  ].join('\n');
+}
+
+async function train(argv: string[]): Promise<void> {
+  const parsed = parseFlags(trainSpec, argv);
+  if (parsed.helpRequested) return void console.log(formatHelp(trainSpec));
+  const flags = parsed.flags;
+
+  const outDir = flags.out ?? (flags.resume ? runFolderOf(flags.resume) : defaultRunFolder());
+  const gpu = await getGpu();
+  let stopRequested = false;
+  const onSignal = (): void => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    process.stderr.write('\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  console.log(`shadergan: training on ${describeAdapter(gpu)}; run folder ${outDir}`);
+  const result = await runTraining({
+    gpu,
+    config: {
+      model: {
+        architecture: flags.model as Architecture,
+        imageSize: flags['image-size'] as ImageSize,
+        channels: 1,
+        width: flags.width,
+        noiseSize: flags.noise,
+      },
+      optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
+      batchSize: flags.batch,
+      seed: flags.seed,
+    },
+    dataDir: flags.data,
+    outDir,
+    steps: flags.steps ?? null,
+    epochs: flags.epochs,
+    sampleEvery: flags['sample-every'],
+    checkpointEvery: flags['checkpoint-every'],
+    resume: flags.resume ?? null,
+    stream: process.stderr,
+    stopRequested: () => stopRequested,
+  });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const verb = result.stoppedEarly ? 'Stopped' : 'Finished';
+  console.log(
+    `${verb} at step ${result.step}/${result.totalSteps}, ` +
+      `${result.imagesPerSecond.toFixed(1)} images/s.\n` +
+      `  samples:    ${join(outDir, 'samples')}/\n` +
+      `  checkpoint: ${join(outDir, 'checkpoint.safetensors')}` +
+      (result.stoppedEarly ? `\n  continue:   shadergan train --resume ${outDir}` : ''),
+  );
+}
+
+async function sample(argv: string[]): Promise<void> {
+  const parsed = parseFlags(sampleSpec, argv);
+  if (parsed.helpRequested) return void console.log(formatHelp(sampleSpec));
+  const flags = parsed.flags;
+  if (!flags.checkpoint) {
+    throw new ShaderganError("sample needs --checkpoint FILE (see 'shadergan sample --help')");
+  }
+  const path = resolveCheckpointPath(flags.checkpoint);
+  if (!existsSync(path)) throw new ShaderganError(`no checkpoint at ${path}`);
+
+  const gpu = await getGpu();
+  const { gan, info } = loadCheckpoint(gpu, path);
+  const noise = randn(gpu, [flags.n, info.config.model.noiseSize], flags.seed >>> 0, 0);
+  const images = await gan.generate(noise);
+  const { imageSize, channels } = info.config.model;
+  writeImageGrid(flags.out, images, {
+    count: flags.n,
+    channels: channels === 3 ? 3 : 1,
+    height: imageSize,
+    width: imageSize,
+    range: [-1, 1],
+  });
+  noise.dispose();
+  gan.dispose();
+  console.log(`Wrote ${flags.n} samples from step ${info.step} to ${flags.out}`);
+}
+
+async function info(argv: string[]): Promise<void> {
+  const parsed = parseFlags(infoSpec, argv);
+  if (parsed.helpRequested) return void console.log(formatHelp(infoSpec));
+  const gpu = await getGpu();
+  const report = gpu.report;
+  console.log(`backend:      ${report.backend}`);
+  console.log(`adapter:      ${describeAdapter(gpu)}`);
+  console.log(`features:     ${report.features.join(', ')}`);
+  console.log('limits:');
+  for (const [name, value] of Object.entries(report.limits)) {
+    console.log(`  ${name.padEnd(36)} ${value}`);
+  }
+}
+
+function describeAdapter(gpu: Gpu): string {
+  const { vendor, architecture, device, description } = gpu.report;
+  const parts = [description || device, vendor, architecture].filter((part) => part);
+  return `${parts.join(' / ') || 'unknown adapter'} (${gpu.report.backend} backend)`;
+}
+
+function defaultRunFolder(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join('runs', stamp);
+}
+
+function runFolderOf(resume: string): string {
+  return resume.endsWith('.safetensors') ? join(resume, '..') : resume;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'train':
+        await train(rest);
+        break;
+      case 'sample':
+        await sample(rest);
+        break;
+      case 'info':
+        await info(rest);
+        break;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(mainHelp());
+        break;
+      default:
+        throw new ShaderganError(
+          `unknown command '${command}'; commands are ${commands.map((s) => s.name).join(', ')}`,
+        );
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof ShaderganError) {
+      process.stderr.write(`shadergan: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+

@@ -1,0 +1,110 @@
+// The CLI end to end, as a user runs it, on a tiny IDX fixture made here.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { writeIdx } from '../src/train/idx.ts';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'shadergan.js');
+
+function shadergan(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let data: string;
+let work: string;
+beforeAll(() => {
+  data = mkdtempSync(join(tmpdir(), 'shadergan-cli-data-'));
+  work = mkdtempSync(join(tmpdir(), 'shadergan-cli-run-'));
+  const count = 32;
+  const pixels = new Uint8Array(count * 28 * 28);
+  for (let index = 0; index < pixels.length; index += 1) pixels[index] = (index * 37) % 256;
+  writeIdx(join(data, 'train-images-idx3-ubyte.gz'), [count, 28, 28], pixels, { gzip: true });
+  writeIdx(join(data, 'train-labels-idx1-ubyte'), [count], new Uint8Array(count));
+});
+
+describe('shadergan CLI', () => {
+  it('trains 2 steps, then samples a grid from the checkpoint', () => {
+    const out = join(work, 'run');
+    const train = shadergan(
+      'train', '--data', data, '--steps', '2', '--batch', '8', '--width', '4', '--out', out,
+    );
+    expect(train.stderr + train.stdout).toContain('Finished at step 2/2');
+    expect(train.status).toBe(0);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'samples', 'step-000002.png'))).toBe(true);
+
+    const grid = join(work, 'grid.png');
+    const sample = shadergan('sample', '--checkpoint', out, '--out', grid, '--n', '10');
+    expect(sample.status).toBe(0);
+    const png = PNG.sync.read(readFileSync(grid));
+    // 10 images -> 4 columns x 3 rows of 28 pixels with 2-pixel borders.
+    expect([png.width, png.height]).toEqual([4 * 28 + 5 * 2, 3 * 28 + 4 * 2]);
+  });
+
+  it('explains a missing data directory and names the set-up command', () => {
+    const result = shadergan('train', '--data', join(work, 'nowhere'), '--steps', '1');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('npm run setup');
+    expect(result.stderr).not.toContain('    at ');
+  });
+
+  it('rejects a truncated IDX file', () => {
+    const broken = mkdtempSync(join(tmpdir(), 'shadergan-cli-broken-'));
+    const full = readFileSync(join(data, 'train-images-idx3-ubyte.gz'));
+    writeFileSync(join(broken, 'train-images-idx3-ubyte'), Buffer.from([0, 0, 8, 3, 0, 0, 0, 9]));
+    expect(full.length).toBeGreaterThan(8);
+    const result = shadergan('train', '--data', broken, '--steps', '1', '--out', join(work, 'x'));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/train-images-idx3-ubyte/);
+    expect(result.stderr).not.toContain('    at ');
+  });
+
+  it('rejects a wrongly-magicked IDX file', () => {
+    const broken = mkdtempSync(join(tmpdir(), 'shadergan-cli-magic-'));
+    writeFileSync(join(broken, 'train-images-idx3-ubyte'), Buffer.from('PK\u0003\u0004 not idx'));
+    const result = shadergan('train', '--data', broken, '--steps', '1', '--out', join(work, 'y'));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/magic|not an IDX/i);
+  });
+
+  it('rejects a corrupt checkpoint', () => {
+    const path = join(work, 'corrupt.safetensors');
+    writeFileSync(path, Buffer.alloc(100, 7));
+    const result = shadergan('sample', '--checkpoint', path, '--out', join(work, 'z.png'));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('corrupt.safetensors');
+    expect(existsSync(join(work, 'z.png'))).toBe(false);
+  });
+
+  it('rejects unknown flags and suggests the closest', () => {
+    const result = shadergan('train', '--step', '3');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('--step');
+    expect(result.stderr).toContain('--steps');
+  });
+
+  it('prints help for every command', () => {
+    for (const command of ['train', 'sample', 'info']) {
+      const result = shadergan(command, '--help');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(`shadergan ${command}`);
+    }
+    expect(shadergan('--help').stdout).toContain('Commands:');
+  });
+
+  it('reports the adapter', () => {
+    const result = shadergan('info');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/adapter:/);
+    expect(result.stdout).toMatch(/maxStorageBufferBindingSize/);
+  });
+});
