@@ -6,8 +6,9 @@
 //   v     = beta2 * v + (1 - beta2) * g^2
 //   param = param - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
 //
-// with stepSize = lr / (1 - beta1^step) and biasCorrection2Sqrt = sqrt(1 - beta2^step), which
-// the CPU computes in double precision as PyTorch does.
+// with stepSize = lr / (1 - beta1^step) and biasCorrection2Sqrt = sqrt(1 - beta2^step). The CPU
+// computes these and 1 - beta in double precision, as PyTorch does: 1.0 - beta2 in float32 would
+// be off by 5e-5 relative for beta2 = 0.999, since float32(0.999) is not 0.999.
 
 struct Params {
   count: u32,
@@ -17,7 +18,9 @@ struct Params {
 // distinct uniform value would cost a new uniform buffer and bind group that the kernel keeps.
 struct Settings {
   beta1: f32,
+  oneMinusBeta1: f32,
   beta2: f32,
+  oneMinusBeta2: f32,
   eps: f32,
   weightDecay: f32,
   stepSize: f32,
@@ -41,8 +44,8 @@ fn adam_update(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups
 
   let value = param[index];
   let gradient = grad[index] + settings.weightDecay * value;
-  let firstMoment = settings.beta1 * m[index] + (1.0 - settings.beta1) * gradient;
-  let secondMoment = settings.beta2 * v[index] + (1.0 - settings.beta2) * gradient * gradient;
+  let firstMoment = settings.beta1 * m[index] + settings.oneMinusBeta1 * gradient;
+  let secondMoment = settings.beta2 * v[index] + settings.oneMinusBeta2 * gradient * gradient;
   m[index] = firstMoment;
   v[index] = secondMoment;
 

@@ -60,7 +60,8 @@ export function batchNorm2d(
     op: 'batch_norm2d',
     inputs: [input, weight, bias],
     output,
-    detail: `${options.training ? 'training' : 'eval'}, momentum=${options.momentum}, ` +
+    detail:
+      `${options.training ? 'training' : 'eval'}, momentum=${options.momentum}, ` +
       `eps=${options.eps}`,
     backward: (gradOutput) => {
       const gradInput = Tensor.empty(gpu, input.shape, 'batch norm input gradient');

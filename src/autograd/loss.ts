@@ -10,6 +10,8 @@ import { formatShape, Tensor } from './tensor.ts';
  * mean(max(x, 0) - x * t + log(1 + exp(-|x|))) over all elements, shape [1]: PyTorch's
  * BCEWithLogitsLoss. `target` is a tensor of the logits' shape or one number for every element
  * (1 for real, 0 for fake, 0.9 for smoothed labels), which needs no target tensor at all.
+ *
+ * Limitation: only the mean reduction; PyTorch's `weight` and `pos_weight` are not supported.
  */
 export function bceWithLogits(logits: Tensor, target: number | Tensor): Tensor {
   const gpu = logits.gpu;
@@ -48,7 +50,8 @@ export function bceWithLogits(logits: Tensor, target: number | Tensor): Tensor {
         gradLogits.buffer,
         count,
       );
-      if (typeof target === 'number' || !target.requiresGrad) return [gradLogits, null];
+      if (typeof target === 'number') return [gradLogits];
+      if (!target.requiresGrad) return [gradLogits, null];
 
       const gradTarget = Tensor.empty(gpu, target.shape, 'bce target gradient');
       kernels.bceWithLogitsBackwardTargets(

@@ -11,6 +11,7 @@ import type { FunctionInfo, MemberInfo, VariableInfo } from 'wgsl_reflect/wgsl_r
 import { GpuError } from '../errors.ts';
 import { debugSwitch, type Gpu, type PooledBuffer } from './gpu.ts';
 
+const CACHE_LIMIT = 4096;
 const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
 const debugDispatches = debugSwitch('kernels');
 const printWgsl = debugSwitch('wgsl');
@@ -181,8 +182,8 @@ export class Kernel {
       entries,
     });
     // Buffers come from a pool, so the same few combinations recur every step; the bound is a
-    // guard against unusual programs that create many shapes, not a tuning knob.
-    if (this.bindGroups.size > 4096) this.bindGroups.clear();
+    // guard against programs that pass new parameter values on every call, not a tuning knob.
+    if (this.bindGroups.size > CACHE_LIMIT) this.bindGroups.clear();
     this.bindGroups.set(key, bindGroup);
     return bindGroup;
   }
@@ -208,6 +209,14 @@ export class Kernel {
   private uniformBuffer(key: string, call: Dispatch): GPUBuffer {
     const cached = this.uniforms.get(key);
     if (cached) return cached;
+    if (this.uniforms.size > CACHE_LIMIT) {
+      // Recorded work and cached bind groups may still use these buffers: submit the one,
+      // drop the other, then free them.
+      this.gpu.flush();
+      this.bindGroups.clear();
+      for (const buffer of this.uniforms.values()) buffer.destroy();
+      this.uniforms.clear();
+    }
 
     const buffer = this.gpu.device.createBuffer({
       size: Math.max(16, this.paramsSize),
