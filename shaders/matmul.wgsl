@@ -146,21 +146,34 @@ struct PackParams {
 @group(0) @binding(1) var<storage, read> source: array<f32>;
 @group(0) @binding(2) var<storage, read_write> packed: array<f32>; // [rows, paddedColumns]
 
-// One invocation per packed element, in packed order, so that writes are contiguous.
-@compute @workgroup_size(64)
-fn pack(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let index = id.x + id.y * groups.x * 64u;
-  if (index >= packParams.rows * packParams.paddedColumns) { return; }
-  let row = index / packParams.paddedColumns;
-  let column = index % packParams.paddedColumns;
+override WORKGROUP_SIZE: u32 = 64u;
+
+// A split that most layouts do not use costs two integer divisions per element unless skipped.
+fn splitUnlessWhole(index: u32, group: u32, groupStride: u32, stride: u32) -> u32 {
+  if (group == 0xffffffffu) { return index * stride; }
+  return split(index, group, groupStride, stride);
+}
+
+// A workgroup covers part of one packed row, so the row's source offset is worked out once
+// for all lanes (its divisions are scalar), and only the column's is per lane.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pack(
+  @builtin(global_invocation_id) id: vec3u,
+  @builtin(workgroup_id) group: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let p = packParams;
+  let row = group.y + group.z * groups.y;
+  let column = id.x;
+  if (row >= p.rows || column >= p.paddedColumns) { return; }
 
   var value = 0.0;
-  if (column < packParams.columns) {
-    let p = packParams;
-    value = source[split(row, p.rowGroup, p.rowGroupStride, p.rowStride) +
-      split(column, p.columnGroup, p.columnGroupStride, p.columnStride)];
+  if (column < p.columns) {
+    let rowOffset = splitUnlessWhole(row, p.rowGroup, p.rowGroupStride, p.rowStride);
+    value = source[rowOffset +
+      splitUnlessWhole(column, p.columnGroup, p.columnGroupStride, p.columnStride)];
   }
-  packed[index] = value;
+  packed[row * p.paddedColumns + column] = value;
 }
 
 // ---- bias_gradient -------------------------------------------------------------------------

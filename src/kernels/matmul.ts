@@ -9,7 +9,6 @@ const FILE = 'matmul.wgsl';
 /** Outputs per invocation along each axis, and invocations per workgroup (all in the shader). */
 const BLOCK = 4;
 const MATMUL_WORKGROUP = 8;
-const PACK_WORKGROUP = 64;
 const MAX_WORKGROUPS = 65535;
 /** A group size larger than any index: the index is never split. */
 const UNSPLIT = 0xffffffff;
@@ -102,8 +101,10 @@ export interface PackCall {
 /** Copies a strided view into the padded row-major form that `matmulPacked` reads. */
 export function pack(gpu: Gpu, call: PackCall): void {
   const paddedColumns = paddedDepth(call.columns);
-  const count = call.rows * paddedColumns;
-  kernel(gpu, FILE, 'pack').dispatch({
+  // One workgroup spans part of one row: narrow rows get narrow workgroups, not idle lanes.
+  const workgroupSize = paddedColumns >= 64 ? 64 : 8;
+  const [rowGroupsY, rowGroupsZ] = foldedRows(call.rows);
+  kernel(gpu, FILE, 'pack', { WORKGROUP_SIZE: workgroupSize }).dispatch({
     buffers: { source: call.source, packed: call.target },
     params: {
       rows: call.rows,
@@ -111,9 +112,15 @@ export function pack(gpu: Gpu, call: PackCall): void {
       paddedColumns,
       ...layoutParams(call.layout),
     },
-    workgroups: grid1d(count, PACK_WORKGROUP),
+    workgroups: [Math.ceil(paddedColumns / workgroupSize), rowGroupsY, rowGroupsZ],
     label: `pack ${call.label} [${call.rows},${call.columns}]`,
   });
+}
+
+/** Workgroups along y and z for one per row (or row block): y holds at most 65535. */
+function foldedRows(count: number): [number, number] {
+  const y = Math.min(count, MAX_WORKGROUPS);
+  return [y, Math.ceil(count / MAX_WORKGROUPS)];
 }
 
 export interface PackedProduct {
@@ -150,8 +157,7 @@ export function matmulPacked(gpu: Gpu, product: PackedProduct): void {
     // Limitation: a product has at most 65535 * 32 columns (rows are unlimited).
     throw new GpuError(`${call.label}: ${call.columns} columns exceed the matmul kernel's limit`);
   }
-  const rowGroupsY = Math.min(rowBlocks, MAX_WORKGROUPS);
-  const rowGroupsZ = Math.ceil(rowBlocks / MAX_WORKGROUPS);
+  const [rowGroupsY, rowGroupsZ] = foldedRows(rowBlocks);
 
   kernel(gpu, FILE, 'matmul').dispatch({
     buffers: { a: call.a, b: call.b, bias: call.bias?.buffer ?? gpu.placeholder, out: call.out },

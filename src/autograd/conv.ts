@@ -1,0 +1,289 @@
+// 2-D convolution and transposed convolution (PyTorch semantics and weight layouts), each one
+// tape entry with backward rules gradInput, gradWeight and gradBias.
+//
+// A transposed convolution is the backward pass of an ordinary one: its forward is the
+// convolution's gradInput computation, its gradInput is the convolution's forward, and its
+// gradWeight is the convolution's gradWeight with the roles of input and gradient swapped.
+// Both ops therefore describe the ordinary convolution they stand for with one ConvGeometry
+// and call the same three kernels.
+import { ShaderganError } from '../errors.ts';
+import * as kernels from '../kernels/conv.ts';
+import type { ConvGeometry } from '../kernels/conv.ts';
+import { biasGradient } from '../kernels/matmul.ts';
+import { record } from './tape.ts';
+import { formatShape, Tensor } from './tensor.ts';
+
+export type Pair = number | [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows and columns on the bottom and right of the output; each below its stride. */
+  outputPadding?: Pair;
+}
+
+/**
+ * conv2d(input [N,Cin,H,W], weight [Cout,Cin,kh,kw], bias [Cout] | null) -> [N,Cout,Ho,Wo]
+ * with Ho = floor((H + 2 * padding - kh) / stride) + 1, as torch.nn.functional.conv2d.
+ */
+export function conv2d(
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options: Conv2dOptions = {},
+): Tensor {
+  const describe = describer('conv2d', input, weight, bias, options);
+  const [strideY, strideX] = pair(options.stride ?? 1, 'stride', 1, describe);
+  const [padY, padX] = pair(options.padding ?? 0, 'padding', 0, describe);
+  checkRanks(input, weight, bias, describe);
+  const [batch, inChannels, inHeight, inWidth] = input.shape;
+  const [outChannels, weightInChannels, kernelHeight, kernelWidth] = weight.shape;
+  if (weightInChannels !== inChannels) {
+    throw new ShaderganError(
+      `${describe()}: input has ${inChannels} channels but weight expects ${weightInChannels}`,
+    );
+  }
+  checkBias(bias, outChannels, describe);
+  const outHeight = Math.floor((inHeight + 2 * padY - kernelHeight) / strideY) + 1;
+  const outWidth = Math.floor((inWidth + 2 * padX - kernelWidth) / strideX) + 1;
+  checkOutputSize(outHeight, outWidth, describe);
+
+  const geometry: ConvGeometry = {
+    batch,
+    inChannels,
+    inHeight,
+    inWidth,
+    outChannels,
+    outHeight,
+    outWidth,
+    kernelHeight,
+    kernelWidth,
+    strideY,
+    strideX,
+    padY,
+    padX,
+  };
+  const gpu = input.gpu;
+  const label = describe();
+  const output = Tensor.empty(gpu, [batch, outChannels, outHeight, outWidth], 'conv2d');
+  kernels.conv2dForward(gpu, {
+    input: input.buffer,
+    weight: weight.buffer,
+    bias: bias?.buffer ?? null,
+    output: output.buffer,
+    geometry,
+    label,
+  });
+
+  return record({
+    op: 'conv2d',
+    inputs: bias ? [input, weight, bias] : [input, weight],
+    output,
+    detail: `stride=${strideY},${strideX} padding=${padY},${padX}`,
+    backward: (gradOutput) => {
+      let gradInput: Tensor | null = null;
+      if (input.requiresGrad) {
+        gradInput = Tensor.empty(gpu, input.shape, 'conv2d gradInput');
+        kernels.conv2dGradInput(gpu, {
+          gradOutput: gradOutput.buffer,
+          weight: weight.buffer,
+          gradInput: gradInput.buffer,
+          geometry,
+          label,
+        });
+      }
+      let gradWeight: Tensor | null = null;
+      if (weight.requiresGrad) {
+        gradWeight = Tensor.empty(gpu, weight.shape, 'conv2d gradWeight');
+        kernels.conv2dGradWeight(gpu, {
+          input: input.buffer,
+          gradOutput: gradOutput.buffer,
+          gradWeight: gradWeight.buffer,
+          geometry,
+          label,
+        });
+      }
+      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, label) : null;
+      return [gradInput, gradWeight, gradBias];
+    },
+  });
+}
+
+/**
+ * convTranspose2d(input [N,Cin,H,W], weight [Cin,Cout,kh,kw], bias [Cout] | null)
+ * -> [N,Cout,Ho,Wo] with Ho = (H - 1) * stride - 2 * padding + kh + outputPadding, as
+ * torch.nn.functional.conv_transpose2d.
+ */
+export function convTranspose2d(
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options: ConvTranspose2dOptions = {},
+): Tensor {
+  const describe = describer('convTranspose2d', input, weight, bias, options);
+  const [strideY, strideX] = pair(options.stride ?? 1, 'stride', 1, describe);
+  const [padY, padX] = pair(options.padding ?? 0, 'padding', 0, describe);
+  const [extraY, extraX] = pair(options.outputPadding ?? 0, 'outputPadding', 0, describe);
+  if (extraY >= strideY || extraX >= strideX) {
+    throw new ShaderganError(
+      `${describe()}: outputPadding (${extraY},${extraX}) must be smaller than stride ` +
+        `(${strideY},${strideX})`,
+    );
+  }
+  checkRanks(input, weight, bias, describe);
+  const [batch, inChannels, inHeight, inWidth] = input.shape;
+  const [weightInChannels, outChannels, kernelHeight, kernelWidth] = weight.shape;
+  if (weightInChannels !== inChannels) {
+    throw new ShaderganError(
+      `${describe()}: input has ${inChannels} channels but weight expects ${weightInChannels}`,
+    );
+  }
+  checkBias(bias, outChannels, describe);
+  const outHeight = (inHeight - 1) * strideY - 2 * padY + kernelHeight + extraY;
+  const outWidth = (inWidth - 1) * strideX - 2 * padX + kernelWidth + extraX;
+  checkOutputSize(outHeight, outWidth, describe);
+
+  // The ordinary convolution whose backward pass this is: it maps the output back to the
+  // input, and its weight [inChannels -> outChannels of that convolution] is `weight` as given.
+  const geometry: ConvGeometry = {
+    batch,
+    inChannels: outChannels,
+    inHeight: outHeight,
+    inWidth: outWidth,
+    outChannels: inChannels,
+    outHeight: inHeight,
+    outWidth: inWidth,
+    kernelHeight,
+    kernelWidth,
+    strideY,
+    strideX,
+    padY,
+    padX,
+  };
+  const gpu = input.gpu;
+  const label = describe();
+  const output = Tensor.empty(gpu, [batch, outChannels, outHeight, outWidth], 'convTranspose2d');
+  kernels.conv2dGradInput(gpu, {
+    gradOutput: input.buffer,
+    weight: weight.buffer,
+    gradInput: output.buffer,
+    bias: bias?.buffer ?? null,
+    geometry,
+    label,
+  });
+
+  return record({
+    op: 'convTranspose2d',
+    inputs: bias ? [input, weight, bias] : [input, weight],
+    output,
+    detail:
+      `stride=${strideY},${strideX} padding=${padY},${padX}` +
+      (extraY || extraX ? ` outputPadding=${extraY},${extraX}` : ''),
+    backward: (gradOutput) => {
+      let gradInput: Tensor | null = null;
+      if (input.requiresGrad) {
+        gradInput = Tensor.empty(gpu, input.shape, 'convTranspose2d gradInput');
+        kernels.conv2dForward(gpu, {
+          input: gradOutput.buffer,
+          weight: weight.buffer,
+          bias: null,
+          output: gradInput.buffer,
+          geometry,
+          label,
+        });
+      }
+      let gradWeight: Tensor | null = null;
+      if (weight.requiresGrad) {
+        gradWeight = Tensor.empty(gpu, weight.shape, 'convTranspose2d gradWeight');
+        kernels.conv2dGradWeight(gpu, {
+          input: gradOutput.buffer,
+          gradOutput: input.buffer,
+          gradWeight: gradWeight.buffer,
+          geometry,
+          label,
+        });
+      }
+      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, label) : null;
+      return [gradInput, gradWeight, gradBias];
+    },
+  });
+}
+
+/** The bias gradient: gradOutput [N,C,H,W] summed over everything but C. */
+function channelSums(gradOutput: Tensor, label: string): Tensor {
+  const [batch, channels, height, width] = gradOutput.shape;
+  const gradBias = Tensor.empty(gradOutput.gpu, [channels], 'gradBias');
+  biasGradient(gradOutput.gpu, {
+    gradOutput: gradOutput.buffer,
+    outer: batch,
+    channels,
+    inner: height * width,
+    gradBias: gradBias.buffer,
+    label,
+  });
+  return gradBias;
+}
+
+// ---- validation ----------------------------------------------------------------------------
+
+/** A function that names the op, every shape and the options, for error messages. */
+function describer(
+  op: string,
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options: ConvTranspose2dOptions,
+): () => string {
+  return () => {
+    const settings = Object.entries(options)
+      .filter(([, value]) => value !== undefined)
+      .map(([name, value]) => `${name} ${JSON.stringify(value)}`);
+    return (
+      `${op}: input ${formatShape(input.shape)}, weight ${formatShape(weight.shape)}, ` +
+      `bias ${bias ? formatShape(bias.shape) : 'none'}` +
+      (settings.length ? `, ${settings.join(', ')}` : '')
+    );
+  };
+}
+
+function pair(value: Pair, name: string, minimum: number, describe: () => string): [number, number] {
+  const [y, x] = typeof value === 'number' ? [value, value] : value;
+  if (!Number.isInteger(y) || !Number.isInteger(x) || y < minimum || x < minimum) {
+    throw new ShaderganError(`${describe()}: ${name} must be whole numbers >= ${minimum}`);
+  }
+  return [y, x];
+}
+
+function checkRanks(
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  describe: () => string,
+): void {
+  if (input.shape.length !== 4) {
+    throw new ShaderganError(`${describe()}: input must be [batch, channels, height, width]`);
+  }
+  if (weight.shape.length !== 4) {
+    throw new ShaderganError(`${describe()}: weight must be 4-D`);
+  }
+  if (bias && bias.shape.length !== 1) {
+    throw new ShaderganError(`${describe()}: bias must be 1-D`);
+  }
+}
+
+function checkBias(bias: Tensor | null, outChannels: number, describe: () => string): void {
+  if (bias && bias.shape[0] !== outChannels) {
+    throw new ShaderganError(`${describe()}: bias must have ${outChannels} values`);
+  }
+}
+
+function checkOutputSize(outHeight: number, outWidth: number, describe: () => string): void {
+  if (outHeight <= 0 || outWidth <= 0) {
+    throw new ShaderganError(
+      `${describe()}: the output would be ${outHeight}x${outWidth}; the kernel does not fit`,
+    );
+  }
+}

@@ -1,0 +1,231 @@
+// conv2d against a float64 reference; gradients against finite differences of that reference.
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { conv2d } from '../src/autograd/conv.ts';
+import type { Tensor } from '../src/autograd/tensor.ts';
+import { ShaderganError } from '../src/errors.ts';
+import type { Gpu } from '../src/kernels/gpu.ts';
+import {
+  maxError,
+  numericGradient,
+  randomArray,
+  rangeArray,
+  tensorOf,
+  testGpu,
+  weightedSum,
+} from './helpers.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+interface ConvCase {
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  height: number;
+  width: number;
+  bias: boolean;
+  /** 'full' checks every gradient entry; 'sampled' a spread of entries (big cases). */
+  gradients: 'full' | 'sampled';
+  /** Inputs 0, 0.01, 0.02, ... instead of random values, so a failure is easy to read. */
+  ranges?: boolean;
+}
+
+const cases: ConvCase[] = [
+  // batch, in, out, kernel, stride, padding, size
+  { batch: 1, inChannels: 1, outChannels: 1, kernel: [3, 3], stride: [1, 1], padding: [0, 0], height: 5, width: 5, bias: true, gradients: 'full', ranges: true },
+  { batch: 2, inChannels: 3, outChannels: 4, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: 6, width: 7, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 2, outChannels: 3, kernel: [5, 5], stride: [1, 1], padding: [2, 2], height: 6, width: 6, bias: false, gradients: 'full' },
+  { batch: 2, inChannels: 3, outChannels: 2, kernel: [3, 3], stride: [2, 2], padding: [0, 0], height: 7, width: 9, bias: true, gradients: 'full' },
+  { batch: 2, inChannels: 2, outChannels: 3, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 8, width: 8, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 3, outChannels: 5, kernel: [2, 3], stride: [2, 1], padding: [0, 2], height: 7, width: 5, bias: true, gradients: 'full' },
+  { batch: 3, inChannels: 5, outChannels: 6, kernel: [1, 1], stride: [1, 1], padding: [0, 0], height: 3, width: 4, bias: true, gradients: 'full' },
+  { batch: 3, inChannels: 5, outChannels: 7, kernel: [3, 2], stride: [1, 2], padding: [1, 0], height: 9, width: 11, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 37, outChannels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: 4, width: 5, bias: true, gradients: 'full' },
+  // The DCGAN discriminator's convolutions (28x28x1 -> 64, 14x14x64 -> 128), small batch.
+  { batch: 2, inChannels: 1, outChannels: 64, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 28, width: 28, bias: true, gradients: 'sampled' },
+  { batch: 2, inChannels: 64, outChannels: 128, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 14, width: 14, bias: true, gradients: 'sampled' },
+];
+
+const caseName = (c: ConvCase): string =>
+  `batch=${c.batch} in=${c.inChannels} out=${c.outChannels} kernel=${c.kernel} ` +
+  `stride=${c.stride} padding=${c.padding} size=${c.height}x${c.width} bias=${c.bias}`;
+
+function outputSize(c: ConvCase): [number, number] {
+  return [
+    Math.floor((c.height + 2 * c.padding[0] - c.kernel[0]) / c.stride[0]) + 1,
+    Math.floor((c.width + 2 * c.padding[1] - c.kernel[1]) / c.stride[1]) + 1,
+  ];
+}
+
+/** out[n,o,y,x] = bias[o] + sum over (i, ky, kx) of input[n,i,y*s-p+ky,x*s-p+kx] * w[o,i,ky,kx]. */
+function referenceConv2d(
+  c: ConvCase,
+  input: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+): Float64Array {
+  const [outHeight, outWidth] = outputSize(c);
+  const [kernelHeight, kernelWidth] = c.kernel;
+  const out = new Float64Array(c.batch * c.outChannels * outHeight * outWidth);
+  let index = 0;
+  for (let image = 0; image < c.batch; image += 1) {
+    for (let outChannel = 0; outChannel < c.outChannels; outChannel += 1) {
+      for (let outRow = 0; outRow < outHeight; outRow += 1) {
+        for (let outColumn = 0; outColumn < outWidth; outColumn += 1) {
+          let sum = bias ? bias[outChannel] : 0;
+          for (let inChannel = 0; inChannel < c.inChannels; inChannel += 1) {
+            for (let kernelRow = 0; kernelRow < kernelHeight; kernelRow += 1) {
+              const row = outRow * c.stride[0] - c.padding[0] + kernelRow;
+              if (row < 0 || row >= c.height) continue;
+              for (let kernelColumn = 0; kernelColumn < kernelWidth; kernelColumn += 1) {
+                const column = outColumn * c.stride[1] - c.padding[1] + kernelColumn;
+                if (column < 0 || column >= c.width) continue;
+                const inputIndex = ((image * c.inChannels + inChannel) * c.height + row) * c.width;
+                const weightIndex =
+                  ((outChannel * c.inChannels + inChannel) * kernelHeight + kernelRow) *
+                  kernelWidth;
+                sum += input[inputIndex + column] * weight[weightIndex + kernelColumn];
+              }
+            }
+          }
+          out[index] = sum;
+          index += 1;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Central differences at a spread of entries only: for cases too big to probe every entry. */
+function sampledGradientError(
+  f: (x: Float64Array) => number,
+  at: Float64Array,
+  actual: Float32Array,
+  samples = 6,
+  step = 1e-3,
+): number {
+  const probe = Float64Array.from(at);
+  let worst = 0;
+  for (let sample = 0; sample < samples; sample += 1) {
+    const index = Math.floor(((sample + 0.5) / samples) * at.length);
+    probe[index] = at[index] + step;
+    const plus = f(probe);
+    probe[index] = at[index] - step;
+    const minus = f(probe);
+    probe[index] = at[index];
+    const expected = (plus - minus) / (2 * step);
+    worst = Math.max(worst, maxError([actual[index]], [expected]));
+  }
+  return worst;
+}
+
+async function values(tensor: Tensor | null | undefined): Promise<Float32Array> {
+  if (!tensor) throw new Error('expected a gradient tensor');
+  return tensor.toArray();
+}
+
+describe('conv2d', () => {
+  it.each(cases.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
+    const [kernelHeight, kernelWidth] = c.kernel;
+    const inputCount = c.batch * c.inChannels * c.height * c.width;
+    const weightCount = c.outChannels * c.inChannels * kernelHeight * kernelWidth;
+    const inputValues = c.ranges ? rangeArray(inputCount, 0.01) : randomArray(inputCount, 11);
+    const weightValues = c.ranges ? rangeArray(weightCount, 0.1) : randomArray(weightCount, 12);
+    const biasValues = c.bias ? randomArray(c.outChannels, 13) : null;
+    const input = tensorOf(gpu, inputValues, [c.batch, c.inChannels, c.height, c.width], true);
+    const weight = tensorOf(
+      gpu,
+      weightValues,
+      [c.outChannels, c.inChannels, kernelHeight, kernelWidth],
+      true,
+    );
+    const bias = biasValues ? tensorOf(gpu, biasValues, [c.outChannels], true) : null;
+
+    const output = conv2d(input, weight, bias, { stride: c.stride, padding: c.padding });
+    const [outHeight, outWidth] = outputSize(c);
+    expect(output.shape).toEqual([c.batch, c.outChannels, outHeight, outWidth]);
+    const expected = referenceConv2d(c, inputValues, weightValues, biasValues);
+    expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
+
+    const upstream = randomArray(expected.length, 14);
+    const [gradInput, gradWeight, gradBias] = output.creator!.backward(
+      tensorOf(gpu, upstream, [...output.shape]),
+    );
+    const lossOfInput = (x: Float64Array): number =>
+      weightedSum(referenceConv2d(c, x, weightValues, biasValues), upstream);
+    const lossOfWeight = (w: Float64Array): number =>
+      weightedSum(referenceConv2d(c, inputValues, w, biasValues), upstream);
+    const lossOfBias = (b: Float64Array): number =>
+      weightedSum(referenceConv2d(c, inputValues, weightValues, b), upstream);
+
+    const gradients: Array<[Tensor | null, (x: Float64Array) => number, Float64Array]> = [
+      [gradInput, lossOfInput, inputValues],
+      [gradWeight, lossOfWeight, weightValues],
+    ];
+    if (biasValues) gradients.push([gradBias, lossOfBias, biasValues]);
+    else expect(gradBias).toBeNull();
+    for (const [gradient, loss, at] of gradients) {
+      const actual = await values(gradient);
+      const error =
+        c.gradients === 'full'
+          ? maxError(actual, numericGradient(loss, at))
+          : sampledGradientError(loss, at, actual);
+      expect(error).toBeLessThan(2e-4);
+    }
+  });
+
+  it('returns the new result when run again with new inputs of the same shape', async () => {
+    const c = cases[4];
+    const shape = [c.batch, c.inChannels, c.height, c.width];
+    const weightShape = [c.outChannels, c.inChannels, ...c.kernel];
+    for (const seed of [21, 31]) {
+      const inputValues = randomArray(c.batch * c.inChannels * c.height * c.width, seed);
+      const weightValues = randomArray(c.outChannels * c.inChannels * 16, seed + 1);
+      const biasValues = randomArray(c.outChannels, seed + 2);
+      const upstreamValues = randomArray(c.batch * c.outChannels * 16, seed + 3);
+      const output = conv2d(
+        tensorOf(gpu, inputValues, shape, true),
+        tensorOf(gpu, weightValues, weightShape, true),
+        tensorOf(gpu, biasValues, [c.outChannels], true),
+        { stride: c.stride, padding: c.padding },
+      );
+      const expected = referenceConv2d(c, inputValues, weightValues, biasValues);
+      expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
+
+      const [gradInput] = output.creator!.backward(
+        tensorOf(gpu, upstreamValues, [...output.shape]),
+      );
+      const expectedInput = numericGradient(
+        (x) => weightedSum(referenceConv2d(c, x, weightValues, biasValues), upstreamValues),
+        inputValues,
+      );
+      expect(maxError(await values(gradInput), expectedInput)).toBeLessThan(2e-4);
+    }
+  });
+
+  it('rejects shapes that do not fit, naming the op and every shape', () => {
+    const input = tensorOf(gpu, randomArray(2 * 3 * 8 * 8, 1), [2, 3, 8, 8]);
+    const weight = tensorOf(gpu, randomArray(4 * 5 * 9, 2), [4, 5, 3, 3]);
+    expect(() => conv2d(input, weight, null, {})).toThrow(ShaderganError);
+    expect(() => conv2d(input, weight, null, {})).toThrow(
+      /conv2d: input \[2,3,8,8\], weight \[4,5,3,3\].*3 channels.*expects 5/,
+    );
+
+    const goodWeight = tensorOf(gpu, randomArray(4 * 3 * 81, 3), [4, 3, 9, 9]);
+    expect(() => conv2d(input, goodWeight, null, { padding: 0 })).toThrow(/output would be/);
+    const smallWeight = tensorOf(gpu, randomArray(4 * 3 * 9, 3), [4, 3, 3, 3]);
+    const badBias = tensorOf(gpu, [1, 2, 3], [3]);
+    expect(() => conv2d(input, smallWeight, badBias, {})).toThrow(/bias \[3\].*4 values/);
+    expect(() => conv2d(input, smallWeight, null, { stride: 0 })).toThrow(/stride/);
+    expect(() => conv2d(input, smallWeight, null, { padding: -1 })).toThrow(/padding/);
+    const flat = tensorOf(gpu, randomArray(64, 4), [8, 8]);
+    expect(() => conv2d(flat, smallWeight, null, {})).toThrow(/input must be/);
+  });
+});
