@@ -4,8 +4,8 @@
 // of the window is a "pixel" of the output grid [batch, gridHeight, gridWidth], and the values
 // under the window form a "patch" of channels * kernelHeight * kernelWidth values, ordered
 // (channel, kernelRow, kernelColumn) like a PyTorch weight row. im2col writes every patch as a
-// row (or column) of a matrix `cols`; col2im is its adjoint: it sums patch entries back into
-// the image pixels they were read from.
+// row of the matrix cols [batch * gridHeight * gridWidth, patch]; col2im is its adjoint: it
+// sums the entries of such a matrix back into the image pixels they were read from.
 //
 // Both take the image geometry of the convolution's input side, whichever way data flows.
 
@@ -23,14 +23,6 @@ struct Im2colParams {
   strideX: u32,
   padY: u32,
   padX: u32,
-  // Patch entry (pixel, patchIndex) goes to cols[pixel * colsPixelStride + patchIndex *
-  // colsPatchStride]. The matmul kernel wants rows padded to a multiple of 4 with zeros, so
-  // pixels up to paddedPixels and patch entries up to paddedPatch are written, as zeros where
-  // they lie past the real ones.
-  colsPixelStride: u32,
-  colsPatchStride: u32,
-  paddedPixels: u32,
-  paddedPatch: u32,
 }
 
 @group(0) @binding(0) var<uniform> im2colParams: Im2colParams;
@@ -45,10 +37,9 @@ fn im2col(@builtin(global_invocation_id) id: vec3u) {
   let p = im2colParams;
   let pixel = id.x;
   let channel = id.y;
-  if (pixel >= p.paddedPixels) { return; }
-
   let gridPixels = p.gridHeight * p.gridWidth;
-  let isRealPixel = pixel < p.batch * gridPixels;
+  if (pixel >= p.batch * gridPixels) { return; }
+
   let imageIndex = pixel / gridPixels;
   let gridRow = (pixel % gridPixels) / p.gridWidth;
   let gridColumn = pixel % p.gridWidth;
@@ -57,11 +48,11 @@ fn im2col(@builtin(global_invocation_id) id: vec3u) {
   let left = i32(gridColumn * p.strideX) - i32(p.padX);
   let plane = (imageIndex * p.channels + channel) * p.height;
 
-  let firstPatchIndex = channel * p.kernelHeight * p.kernelWidth;
-  var destination = pixel * p.colsPixelStride + firstPatchIndex * p.colsPatchStride;
+  let kernelArea = p.kernelHeight * p.kernelWidth;
+  var destination = (pixel * p.channels + channel) * kernelArea;
   for (var kernelRow = 0u; kernelRow < p.kernelHeight; kernelRow += 1u) {
     let row = top + i32(kernelRow);
-    let rowInside = isRealPixel && row >= 0 && row < i32(p.height);
+    let rowInside = row >= 0 && row < i32(p.height);
     for (var kernelColumn = 0u; kernelColumn < p.kernelWidth; kernelColumn += 1u) {
       let column = left + i32(kernelColumn);
       var value = 0.0;
@@ -69,15 +60,7 @@ fn im2col(@builtin(global_invocation_id) id: vec3u) {
         value = image[(plane + u32(row)) * p.width + u32(column)];
       }
       cols[destination] = value;
-      destination += p.colsPatchStride;
-    }
-  }
-
-  // The last channel also writes the zero entries that pad the patch.
-  if (channel + 1u == p.channels) {
-    for (var patchIndex = p.channels * p.kernelHeight * p.kernelWidth; patchIndex < p.paddedPatch;
-         patchIndex += 1u) {
-      cols[pixel * p.colsPixelStride + patchIndex * p.colsPatchStride] = 0.0;
+      destination += 1u;
     }
   }
 }
@@ -96,16 +79,12 @@ struct Col2imParams {
   strideX: u32,
   padY: u32,
   padX: u32,
-  // Patch entry (pixel, patchIndex) is at patches[pixel * colsPixelStride + patchIndex *
-  // colsPatchStride].
-  colsPixelStride: u32,
-  colsPatchStride: u32,
   // 1: add bias[channel] to every pixel of the channel.
   hasBias: u32,
 }
 
 @group(0) @binding(0) var<uniform> col2imParams: Col2imParams;
-@group(0) @binding(1) var<storage, read> patches: array<f32>;
+@group(0) @binding(1) var<storage, read> patches: array<f32>; // [pixels, patch], like cols
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> summed: array<f32>;
 
@@ -126,6 +105,7 @@ fn col2im(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) gro
   let channel = (imageRow / p.height) % p.channels;
   let imageIndex = imageRow / (p.height * p.channels);
 
+  let patchSize = p.channels * p.kernelHeight * p.kernelWidth;
   let paddedRow = row + p.padY;
   let firstKernelRow = paddedRow % p.strideY;
   let firstGridRow = paddedRow / p.strideY;
@@ -148,8 +128,7 @@ fn col2im(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) gro
              kernelColumn < p.kernelWidth && kernelColumn <= column + p.padX;
              kernelColumn += p.strideX) {
           if (gridColumn < p.gridWidth) {
-            let pixel = pixelRow + gridColumn;
-            sum += patches[pixel * p.colsPixelStride + (patchRow + kernelColumn) * p.colsPatchStride];
+            sum += patches[(pixelRow + gridColumn) * patchSize + patchRow + kernelColumn];
           }
           gridColumn -= 1u;
         }

@@ -39,17 +39,25 @@ interface ConvTransposeCase {
 }
 
 const cases: ConvTransposeCase[] = [
-  // batch, in, out, kernel, stride, padding, outputPadding, size
-  { batch: 1, inChannels: 1, outChannels: 1, kernel: [3, 3], stride: [1, 1], padding: [0, 0], outputPadding: [0, 0], height: 3, width: 3, bias: true, gradients: 'full', ranges: true },
-  { batch: 2, inChannels: 3, outChannels: 2, kernel: [4, 4], stride: [2, 2], padding: [1, 1], outputPadding: [0, 0], height: 4, width: 5, bias: true, gradients: 'full' },
-  { batch: 2, inChannels: 2, outChannels: 3, kernel: [3, 3], stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], height: 4, width: 4, bias: true, gradients: 'full' },
-  { batch: 1, inChannels: 3, outChannels: 4, kernel: [3, 2], stride: [2, 3], padding: [1, 0], outputPadding: [1, 2], height: 3, width: 4, bias: true, gradients: 'full' },
-  { batch: 2, inChannels: 4, outChannels: 5, kernel: [5, 5], stride: [1, 1], padding: [2, 2], outputPadding: [0, 0], height: 5, width: 5, bias: false, gradients: 'full' },
-  { batch: 3, inChannels: 5, outChannels: 7, kernel: [2, 3], stride: [1, 2], padding: [0, 1], outputPadding: [0, 1], height: 9, width: 6, bias: true, gradients: 'full' },
-  { batch: 1, inChannels: 6, outChannels: 37, kernel: [1, 1], stride: [1, 1], padding: [0, 0], outputPadding: [0, 0], height: 3, width: 5, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 1, outChannels: 1, kernel: [3, 3], stride: [1, 1], padding: [0, 0],
+    outputPadding: [0, 0], height: 3, width: 3, bias: true, gradients: 'full', ranges: true },
+  { batch: 2, inChannels: 3, outChannels: 2, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    outputPadding: [0, 0], height: 4, width: 5, bias: true, gradients: 'full' },
+  { batch: 2, inChannels: 2, outChannels: 3, kernel: [3, 3], stride: [2, 2], padding: [1, 1],
+    outputPadding: [1, 1], height: 4, width: 4, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 3, outChannels: 4, kernel: [3, 2], stride: [2, 3], padding: [1, 0],
+    outputPadding: [1, 2], height: 3, width: 4, bias: true, gradients: 'full' },
+  { batch: 2, inChannels: 4, outChannels: 5, kernel: [5, 5], stride: [1, 1], padding: [2, 2],
+    outputPadding: [0, 0], height: 5, width: 5, bias: false, gradients: 'full' },
+  { batch: 3, inChannels: 5, outChannels: 7, kernel: [2, 3], stride: [1, 2], padding: [0, 1],
+    outputPadding: [0, 1], height: 9, width: 6, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 6, outChannels: 37, kernel: [1, 1], stride: [1, 1], padding: [0, 0],
+    outputPadding: [0, 0], height: 3, width: 5, bias: true, gradients: 'full' },
   // The DCGAN generator's transposed convolutions (7x7x128 -> 14x14x64 -> 28x28x1), small batch.
-  { batch: 2, inChannels: 128, outChannels: 64, kernel: [4, 4], stride: [2, 2], padding: [1, 1], outputPadding: [0, 0], height: 7, width: 7, bias: true, gradients: 'sampled' },
-  { batch: 2, inChannels: 64, outChannels: 1, kernel: [4, 4], stride: [2, 2], padding: [1, 1], outputPadding: [0, 0], height: 14, width: 14, bias: true, gradients: 'sampled' },
+  { batch: 2, inChannels: 128, outChannels: 64, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    outputPadding: [0, 0], height: 7, width: 7, bias: true, gradients: 'sampled' },
+  { batch: 2, inChannels: 64, outChannels: 1, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    outputPadding: [0, 0], height: 14, width: 14, bias: true, gradients: 'sampled' },
 ];
 
 const caseName = (c: ConvTransposeCase): string =>
@@ -81,7 +89,9 @@ function referenceConvTranspose2d(
     for (let inChannel = 0; inChannel < c.inChannels; inChannel += 1) {
       for (let inRow = 0; inRow < c.height; inRow += 1) {
         for (let inColumn = 0; inColumn < c.width; inColumn += 1) {
-          const value = input[((image * c.inChannels + inChannel) * c.height + inRow) * c.width + inColumn];
+          const inputIndex =
+            ((image * c.inChannels + inChannel) * c.height + inRow) * c.width + inColumn;
+          const value = input[inputIndex];
           for (let outChannel = 0; outChannel < c.outChannels; outChannel += 1) {
             for (let kernelRow = 0; kernelRow < kernelHeight; kernelRow += 1) {
               const outRow = inRow * c.stride[0] - c.padding[0] + kernelRow;

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { conv2d } from '../src/autograd/conv.ts';
+import { scope } from '../src/autograd/tape.ts';
 import type { Tensor } from '../src/autograd/tensor.ts';
 import { ShaderganError } from '../src/errors.ts';
 import type { Gpu } from '../src/kernels/gpu.ts';
@@ -37,19 +38,29 @@ interface ConvCase {
 }
 
 const cases: ConvCase[] = [
-  // batch, in, out, kernel, stride, padding, size
-  { batch: 1, inChannels: 1, outChannels: 1, kernel: [3, 3], stride: [1, 1], padding: [0, 0], height: 5, width: 5, bias: true, gradients: 'full', ranges: true },
-  { batch: 2, inChannels: 3, outChannels: 4, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: 6, width: 7, bias: true, gradients: 'full' },
-  { batch: 1, inChannels: 2, outChannels: 3, kernel: [5, 5], stride: [1, 1], padding: [2, 2], height: 6, width: 6, bias: false, gradients: 'full' },
-  { batch: 2, inChannels: 3, outChannels: 2, kernel: [3, 3], stride: [2, 2], padding: [0, 0], height: 7, width: 9, bias: true, gradients: 'full' },
-  { batch: 2, inChannels: 2, outChannels: 3, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 8, width: 8, bias: true, gradients: 'full' },
-  { batch: 1, inChannels: 3, outChannels: 5, kernel: [2, 3], stride: [2, 1], padding: [0, 2], height: 7, width: 5, bias: true, gradients: 'full' },
-  { batch: 3, inChannels: 5, outChannels: 6, kernel: [1, 1], stride: [1, 1], padding: [0, 0], height: 3, width: 4, bias: true, gradients: 'full' },
-  { batch: 3, inChannels: 5, outChannels: 7, kernel: [3, 2], stride: [1, 2], padding: [1, 0], height: 9, width: 11, bias: true, gradients: 'full' },
-  { batch: 1, inChannels: 37, outChannels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: 4, width: 5, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 1, outChannels: 1, kernel: [3, 3], stride: [1, 1], padding: [0, 0],
+    height: 5, width: 5, bias: true, gradients: 'full', ranges: true },
+  { batch: 2, inChannels: 3, outChannels: 4, kernel: [3, 3], stride: [1, 1], padding: [1, 1],
+    height: 6, width: 7, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 2, outChannels: 3, kernel: [5, 5], stride: [1, 1], padding: [2, 2],
+    height: 6, width: 6, bias: false, gradients: 'full' },
+  { batch: 2, inChannels: 3, outChannels: 2, kernel: [3, 3], stride: [2, 2], padding: [0, 0],
+    height: 7, width: 9, bias: true, gradients: 'full' },
+  { batch: 2, inChannels: 2, outChannels: 3, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    height: 8, width: 8, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 3, outChannels: 5, kernel: [2, 3], stride: [2, 1], padding: [0, 2],
+    height: 7, width: 5, bias: true, gradients: 'full' },
+  { batch: 3, inChannels: 5, outChannels: 6, kernel: [1, 1], stride: [1, 1], padding: [0, 0],
+    height: 3, width: 4, bias: true, gradients: 'full' },
+  { batch: 3, inChannels: 5, outChannels: 7, kernel: [3, 2], stride: [1, 2], padding: [1, 0],
+    height: 9, width: 11, bias: true, gradients: 'full' },
+  { batch: 1, inChannels: 37, outChannels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1],
+    height: 4, width: 5, bias: true, gradients: 'full' },
   // The DCGAN discriminator's convolutions (28x28x1 -> 64, 14x14x64 -> 128), small batch.
-  { batch: 2, inChannels: 1, outChannels: 64, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 28, width: 28, bias: true, gradients: 'sampled' },
-  { batch: 2, inChannels: 64, outChannels: 128, kernel: [4, 4], stride: [2, 2], padding: [1, 1], height: 14, width: 14, bias: true, gradients: 'sampled' },
+  { batch: 2, inChannels: 1, outChannels: 64, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    height: 28, width: 28, bias: true, gradients: 'sampled' },
+  { batch: 2, inChannels: 64, outChannels: 128, kernel: [4, 4], stride: [2, 2], padding: [1, 1],
+    height: 14, width: 14, bias: true, gradients: 'sampled' },
 ];
 
 const caseName = (c: ConvCase): string =>
@@ -208,6 +219,27 @@ describe('conv2d', () => {
       );
       expect(maxError(await values(gradInput), expectedInput)).toBeLessThan(2e-4);
     }
+  });
+
+  it('allocates no new GPU buffers after the first forward and backward pass', async () => {
+    const c = cases[10];
+    const step = (): void =>
+      scope(() => {
+        const shape = [c.batch, 64, 14, 14];
+        const input = tensorOf(gpu, randomArray(c.batch * 64 * 14 * 14, 1), shape, true);
+        const weight = tensorOf(gpu, randomArray(128 * 64 * 16, 2), [128, 64, 4, 4], true);
+        const bias = tensorOf(gpu, randomArray(128, 3), [128], true);
+        const output = conv2d(input, weight, bias, { stride: 2, padding: 1 });
+        const upstream = tensorOf(gpu, randomArray(output.size, 4), [...output.shape]);
+        for (const gradient of output.creator!.backward(upstream)) gradient?.dispose();
+      });
+    step();
+    await gpu.sync();
+    const allocations = gpu.pool.allocations;
+    step();
+    step();
+    await gpu.sync();
+    expect(gpu.pool.allocations).toBe(allocations);
   });
 
   it('rejects shapes that do not fit, naming the op and every shape', () => {

@@ -88,6 +88,11 @@ const matmulCases: MatmulCase[] = [
   { m: 17, k: 65, n: 33, transposeA: true, transposeB: false, gradients: false },
   { m: 70, k: 36, n: 100, transposeA: false, transposeB: true, gradients: false },
   { m: 3, k: 200, n: 2, transposeA: false, transposeB: false, gradients: false },
+  // A depth longer than one 64 KiB chunk holds for 16 rows: summed in shares.
+  { m: 37, k: 1100, n: 70, transposeA: false, transposeB: true, gradients: false },
+  { m: 20, k: 2500, n: 3, transposeA: true, transposeB: false, gradients: false },
+  // More rows than one chunk holds: several dispatches.
+  { m: 1100, k: 4, n: 70, transposeA: false, transposeB: false, gradients: false },
 ];
 
 const caseName = (c: MatmulCase): string =>
@@ -161,14 +166,13 @@ const linearCases: LinearCase[] = [
   { batch: 4, inFeatures: 10, outFeatures: 1, bias: true },
   { batch: 6, inFeatures: 9, outFeatures: 35, bias: false },
   { batch: 2, inFeatures: 16, outFeatures: 3, bias: true },
+  { batch: 2, inFeatures: 1030, outFeatures: 2, bias: true },
 ];
 
 describe('linear', () => {
-  it.each(
-    linearCases.map(
-      (c) => [`batch=${c.batch} in=${c.inFeatures} out=${c.outFeatures} bias=${c.bias}`, c] as const,
-    ),
-  )('%s', async (_name, c) => {
+  const linearName = (c: LinearCase): string =>
+    `batch=${c.batch} in=${c.inFeatures} out=${c.outFeatures} bias=${c.bias}`;
+  it.each(linearCases.map((c) => [linearName(c), c] as const))('%s', async (_name, c) => {
     const { batch, inFeatures, outFeatures } = c;
     const inputValues = randomArray(batch * inFeatures, 4);
     const weightValues = randomArray(outFeatures * inFeatures, 5);

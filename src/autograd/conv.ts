@@ -249,7 +249,12 @@ function describer(
   };
 }
 
-function pair(value: Pair, name: string, minimum: number, describe: () => string): [number, number] {
+function pair(
+  value: Pair,
+  name: string,
+  minimum: number,
+  describe: () => string,
+): [number, number] {
   const [y, x] = typeof value === 'number' ? [value, value] : value;
   if (!Number.isInteger(y) || !Number.isInteger(x) || y < minimum || x < minimum) {
     throw new ShaderganError(`${describe()}: ${name} must be whole numbers >= ${minimum}`);

@@ -69,9 +69,13 @@ function product(
     k,
     transposeA: transposeX,
     transposeB: transposeY,
-    label: `${formatShape(x.shape)}${transposeX ? 'ᵀ' : ''}·${formatShape(y.shape)}${transposeY ? 'ᵀ' : ''}`,
+    label: `${operandName(x, transposeX)}·${operandName(y, transposeY)}`,
   });
   return output;
+}
+
+function operandName(tensor: Tensor, transposed: boolean): string {
+  return `${formatShape(tensor.shape)}${transposed ? 'ᵀ' : ''}`;
 }
 
 /**

@@ -5,20 +5,23 @@
 //   input [batch, inChannels, inHeight, inWidth]  --conv-->  output [batch, outChannels, ...]
 //   weight [outChannels, inChannels, kernelHeight, kernelWidth]
 //
-// In matrix form, with P = batch * outHeight * outWidth grid pixels and
-// K = inChannels * kernelHeight * kernelWidth patch values:
+// In matrix form, with P = batch * outHeight * outWidth grid pixels, K = inChannels *
+// kernelHeight * kernelWidth patch values and cols [P, K] the patches that im2col gathers:
 //
-//   output[outChannels, P]  = weight[outChannels, K] · cols[K, P]
-//   gradCols[K, P]          = weightᵀ[K, outChannels] · gradOutput[outChannels, P]; col2im
-//   gradWeight[outChannels, K] = gradOutput[outChannels, P] · colsᵀ[P, K]
+//   output [outChannels, P]      = weight [outChannels, K] · colsᵀ
+//   gradCols [K, P]              = weightᵀ [K, outChannels] · gradOutput [outChannels, P]
+//   gradInput                    = col2im(gradCols)
+//   gradWeight [outChannels, K]  = gradOutput [outChannels, P] · cols
+//
+// The matmul kernel reads its second operand in place through strides (an NCHW tensor is one
+// more layout to it) and packs its first, so cols and gradCols are the only other
+// temporaries.
 import { GpuError } from '../errors.ts';
 import type { Gpu, PooledBuffer } from './gpu.ts';
 import { grid1d, kernel } from './kernel.ts';
 import {
   channelsByPixels,
-  matmulPacked,
-  operand,
-  paddedDepth,
+  multiply,
   pixelsByChannels,
   rowMajor,
   transposedOf,
@@ -79,37 +82,18 @@ function windowParams(g: ConvGeometry): Record<string, number> {
   };
 }
 
-/**
- * Writes the patches of `image` into a pooled buffer that the caller releases:
- * [pixels, paddedDepth(patch)] when `pixelsMajor`, else [patch, paddedDepth(pixels)], zero
- * padded, as the matmul kernel reads its operands.
- */
-function im2col(
-  gpu: Gpu,
-  image: PooledBuffer,
-  g: ConvGeometry,
-  pixelsMajor: boolean,
-  label: string,
-): PooledBuffer {
+/** Gathers the patches of `image` into a pooled buffer cols [P, K] that the caller releases. */
+function im2col(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label: string): PooledBuffer {
   const pixels = gridPixels(g);
-  const patch = patchSize(g);
-  const paddedPixels = pixelsMajor ? pixels : paddedDepth(pixels);
-  const paddedPatch = pixelsMajor ? paddedDepth(patch) : patch;
-  const cols = gpu.pool.acquire(paddedPixels * paddedPatch * 4, 'im2col');
-  const pixelGroups = Math.ceil(paddedPixels / WORKGROUP_SIZE);
+  const cols = gpu.pool.acquire(pixels * patchSize(g) * 4, 'im2col');
+  const pixelGroups = Math.ceil(pixels / WORKGROUP_SIZE);
   if (pixelGroups > MAX_WORKGROUPS || g.inChannels > MAX_WORKGROUPS) {
     // Limitation: im2col handles at most 65535 * 64 grid pixels and 65535 channels per call.
     throw new GpuError(`im2col ${label}: ${describe(g)} is too large for one dispatch`);
   }
   kernel(gpu, FILE, 'im2col').dispatch({
     buffers: { image, cols },
-    params: {
-      ...windowParams(g),
-      colsPixelStride: pixelsMajor ? paddedPatch : 1,
-      colsPatchStride: pixelsMajor ? 1 : paddedPixels,
-      paddedPixels,
-      paddedPatch,
-    },
+    params: windowParams(g),
     workgroups: [pixelGroups, g.inChannels],
     label: `im2col ${label} ${describe(g)}`,
   });
@@ -128,23 +112,20 @@ export interface ConvForwardCall {
 /** output = conv(input, weight) + bias. */
 export function conv2dForward(gpu: Gpu, call: ConvForwardCall): void {
   const g = call.geometry;
-  const cols = im2col(gpu, call.input, g, true, call.label);
-  const weight = operand(gpu, call.weight, g.outChannels, patchSize(g), rowMajor(patchSize(g)), 'weight');
-
-  matmulPacked(gpu, {
-    a: weight.buffer,
-    b: cols,
+  const patch = patchSize(g);
+  const cols = im2col(gpu, call.input, g, call.label);
+  multiply(gpu, {
+    a: { buffer: call.weight, layout: rowMajor(patch) },
+    b: { buffer: cols, layout: rowMajor(patch) },
     rows: g.outChannels,
     columns: gridPixels(g),
-    depth: patchSize(g),
+    depth: patch,
     out: call.output,
     // Result row = output channel, column = (image, pixel): exactly NCHW.
     outLayout: channelsByPixels(g.outChannels, g.outHeight * g.outWidth),
     bias: call.bias ? { buffer: call.bias, along: 'rows' } : undefined,
     label: `conv forward ${call.label} ${describe(g)}`,
   });
-
-  weight.release();
   gpu.pool.release(cols);
 }
 
@@ -164,37 +145,22 @@ export function conv2dGradInput(gpu: Gpu, call: ConvGradInputCall): void {
   const pixels = gridPixels(g);
   const patch = patchSize(g);
   const outPlane = g.outHeight * g.outWidth;
-  // Both operands have the output channels as their depth.
-  const weightT = operand(gpu, call.weight, patch, g.outChannels, transposedOf(patch), 'weightᵀ');
-  const gradOutput = operand(
-    gpu,
-    call.gradOutput,
-    pixels,
-    g.outChannels,
-    pixelsByChannels(g.outChannels, outPlane),
-    'gradOutput',
-  );
-  const gradCols = gpu.pool.acquire(patch * pixels * 4, 'gradCols'); // [patch, pixels]
-  matmulPacked(gpu, {
-    a: weightT.buffer,
-    b: gradOutput.buffer,
+  const gradCols = gpu.pool.acquire(pixels * patch * 4, 'gradCols');
+  multiply(gpu, {
+    a: { buffer: call.weight, layout: transposedOf(patch) },
+    b: { buffer: call.gradOutput, layout: pixelsByChannels(g.outChannels, outPlane) },
     rows: patch,
     columns: pixels,
     depth: g.outChannels,
     out: gradCols,
+    // Written as [pixels, patch], the layout col2im reads.
+    outLayout: transposedOf(patch),
     label: `conv gradInput ${call.label} ${describe(g)}`,
   });
-  weightT.release();
-  gradOutput.release();
 
   kernel(gpu, FILE, 'col2im').dispatch({
     buffers: { patches: gradCols, bias: call.bias ?? gpu.placeholder, summed: call.gradInput },
-    params: {
-      ...windowParams(g),
-      colsPixelStride: 1,
-      colsPatchStride: pixels,
-      hasBias: call.bias ? 1 : 0,
-    },
+    params: { ...windowParams(g), hasBias: call.bias ? 1 : 0 },
     // One invocation per image row.
     workgroups: grid1d(g.batch * g.inChannels * g.inHeight, WORKGROUP_SIZE),
     label: `col2im ${call.label} ${describe(g)}`,
@@ -210,29 +176,20 @@ export interface ConvGradWeightCall {
   label: string;
 }
 
-/** gradWeight = gradOutput · colsᵀ: the sum over every grid pixel of the whole batch. */
+/** gradWeight = gradOutput · cols: a sum over every grid pixel of the whole batch. */
 export function conv2dGradWeight(gpu: Gpu, call: ConvGradWeightCall): void {
   const g = call.geometry;
-  const pixels = gridPixels(g);
-  // Both operands have the grid pixels as their depth.
-  const cols = im2col(gpu, call.input, g, false, call.label);
-  const gradOutput = operand(
-    gpu,
-    call.gradOutput,
-    g.outChannels,
-    pixels,
-    channelsByPixels(g.outChannels, g.outHeight * g.outWidth),
-    'gradOutput',
-  );
-  matmulPacked(gpu, {
-    a: gradOutput.buffer,
-    b: cols,
+  const patch = patchSize(g);
+  const outPlane = g.outHeight * g.outWidth;
+  const cols = im2col(gpu, call.input, g, call.label);
+  multiply(gpu, {
+    a: { buffer: call.gradOutput, layout: channelsByPixels(g.outChannels, outPlane) },
+    b: { buffer: cols, layout: transposedOf(patch) },
     rows: g.outChannels,
-    columns: patchSize(g),
-    depth: pixels,
+    columns: patch,
+    depth: gridPixels(g),
     out: call.gradWeight,
     label: `conv gradWeight ${call.label} ${describe(g)}`,
   });
-  gradOutput.release();
   gpu.pool.release(cols);
 }

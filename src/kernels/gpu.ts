@@ -58,7 +58,12 @@ export class BufferPool {
 
     this.allocations += 1;
     this.bytesAllocated += size;
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    // UNIFORM too: the matmul kernel reads its shared operand through a uniform binding.
+    const usage =
+      GPUBufferUsage.STORAGE |
+      GPUBufferUsage.UNIFORM |
+      GPUBufferUsage.COPY_SRC |
+      GPUBufferUsage.COPY_DST;
     const buffer = this.device.createBuffer({ size, usage, label });
     return { id: this.nextId++, buffer, size };
   }
@@ -128,6 +133,7 @@ export class Gpu {
     const requiredLimits: Record<string, number> = {};
     for (const name of [
       'maxStorageBufferBindingSize',
+      'maxUniformBufferBindingSize',
       'maxBufferSize',
       'maxStorageBuffersPerShaderStage',
       'maxComputeWorkgroupStorageSize',

@@ -25,7 +25,8 @@ interface ParamField {
 interface Resource {
   name: string;
   binding: number;
-  kind: 'uniform' | 'storage' | 'read-only-storage';
+  /** 'params': the uniform struct filled from Dispatch.params; 'uniform': bound from a buffer. */
+  kind: 'params' | 'uniform' | 'storage' | 'read-only-storage';
 }
 
 interface ShaderFile {
@@ -36,9 +37,16 @@ interface ShaderFile {
 /** Uniform parameters by field name; every field of the shader's params struct is required. */
 export type Params = Record<string, number>;
 
+/** A byte range of a pooled buffer, for a binding that must not span the whole buffer. */
+export interface BufferSlice {
+  pooled: PooledBuffer;
+  offset: number;
+  size: number;
+}
+
 export interface Dispatch {
-  /** Storage buffers by the name of the WGSL variable. */
-  buffers: Record<string, PooledBuffer>;
+  /** Storage buffers (and array-typed uniform buffers) by the name of the WGSL variable. */
+  buffers: Record<string, PooledBuffer | BufferSlice>;
   params?: Params;
   workgroups: readonly [number, number?, number?];
   /** Names the op and shapes in debug output and in error messages. */
@@ -67,6 +75,11 @@ function scalarKind(member: MemberInfo, where: string): ParamField['kind'] {
   throw new GpuError(`${where}: parameter '${member.name}' has type ${name}; use u32, i32 or f32`);
 }
 
+/** The params block is the uniform struct; a uniform array is data bound from a buffer. */
+function isParamsStruct(variable: VariableInfo): boolean {
+  return variable.resourceType === ResourceType.Uniform && (variable.members?.length ?? 0) > 0;
+}
+
 export class Kernel {
   readonly workgroupSize: readonly [number, number, number];
   private readonly pipeline: GPUComputePipeline;
@@ -93,8 +106,8 @@ export class Kernel {
     if (!entry) throw new GpuError(`shaders/${file} has no compute entry point '${entryPoint}'`);
 
     this.resources = entry.resources.map((variable) => this.describe(variable));
-    this.paramsResource = this.resources.find((resource) => resource.kind === 'uniform') ?? null;
-    const paramsVariable = entry.resources.find((v) => v.resourceType === ResourceType.Uniform);
+    this.paramsResource = this.resources.find((resource) => resource.kind === 'params') ?? null;
+    const paramsVariable = entry.resources.find((v) => isParamsStruct(v));
     this.paramFields = (paramsVariable?.members ?? []).map((member) => ({
       name: member.name,
       offset: member.offset,
@@ -114,7 +127,7 @@ export class Kernel {
       entries: this.resources.map((resource) => ({
         binding: resource.binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: resource.kind },
+        buffer: { type: resource.kind === 'params' ? 'uniform' : resource.kind },
       })),
     });
     this.pipeline = gpu.device.createComputePipeline({
@@ -129,7 +142,8 @@ export class Kernel {
       throw new GpuError(`${this.name}: only @group(0) is supported ('${variable.name}')`);
     }
     if (variable.resourceType === ResourceType.Uniform) {
-      return { name: variable.name, binding: variable.binding, kind: 'uniform' };
+      const kind = isParamsStruct(variable) ? 'params' : 'uniform';
+      return { name: variable.name, binding: variable.binding, kind };
     }
     if (variable.resourceType === ResourceType.Storage) {
       const kind = variable.access === 'read' ? 'read-only-storage' : 'storage';
@@ -161,20 +175,27 @@ export class Kernel {
     const uniformKey = this.paramsResource ? this.packedKey(call) : '';
     let key = uniformKey;
     for (const resource of this.resources) {
-      if (resource.kind === 'uniform') continue;
-      const buffer = call.buffers[resource.name];
-      if (!buffer) throw new GpuError(`${call.label}: buffer '${resource.name}' not given`);
-      key += `|${buffer.id}`;
+      if (resource.kind === 'params') continue;
+      const given = call.buffers[resource.name];
+      if (!given) throw new GpuError(`${call.label}: buffer '${resource.name}' not given`);
+      key += 'pooled' in given
+        ? `|${given.pooled.id}@${given.offset}+${given.size}`
+        : `|${given.id}`;
     }
     const cached = this.bindGroups.get(key);
     if (cached) return cached;
 
     const entries: GPUBindGroupEntry[] = this.resources.map((resource) => {
-      const buffer =
-        resource.kind === 'uniform'
-          ? this.uniformBuffer(uniformKey, call)
-          : call.buffers[resource.name].buffer;
-      return { binding: resource.binding, resource: { buffer } };
+      if (resource.kind === 'params') {
+        const buffer = this.uniformBuffer(uniformKey, call);
+        return { binding: resource.binding, resource: { buffer } };
+      }
+      const given = call.buffers[resource.name];
+      const binding: GPUBufferBinding =
+        'pooled' in given
+          ? { buffer: given.pooled.buffer, offset: given.offset, size: given.size }
+          : { buffer: given.buffer };
+      return { binding: resource.binding, resource: binding };
     });
     const bindGroup = this.gpu.device.createBindGroup({
       label: `${this.name} ${call.label}`,

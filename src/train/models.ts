@@ -131,9 +131,9 @@ export function buildGenerator(gpu: Gpu, config: ModelConfig): Generator {
   switch (config.imageSize) {
     case 28: // 1 -> 7 -> 14 -> 28
       return new Generator(config, [
-        ...project(width * 2, 7),
-        ...up(width * 2, width),
-        ...output(width),
+        ...project(width * 4, 7),
+        ...up(width * 4, width * 2),
+        ...output(width * 2),
       ]);
     case 32: // 1 -> 4 -> 8 -> 16 -> 32
       return new Generator(config, [
