@@ -45,8 +45,14 @@ function usageErrorOf(argv: string[]): string {
 describe('parseFlags', () => {
   it('fills in defaults, false for bools without one, undefined otherwise', () => {
     expect(flagsOf([])).toEqual({
-      steps: 1000, lr: 0.0002, data: undefined, device: 'gpu', 'batch-size': 64,
-      samples: true, resume: false, seed: undefined,
+      steps: 1000,
+      lr: 0.0002,
+      data: undefined,
+      device: 'gpu',
+      'batch-size': 64,
+      samples: true,
+      resume: false,
+      seed: undefined,
     });
   });
 
@@ -77,7 +83,8 @@ describe('parseFlags', () => {
   it('sets bools with --flag, --no-flag and --flag=true|false', () => {
     expect(flagsOf(['--resume', '--no-samples'])).toMatchObject({ resume: true, samples: false });
     expect(flagsOf(['--samples=false', '--resume=true'])).toMatchObject({
-      samples: false, resume: true,
+      samples: false,
+      resume: true,
     });
     expect(usageErrorOf(['--resume=maybe'])).toBe("--resume expects true or false, got 'maybe'");
     expect(usageErrorOf(['--no-samples=true'])).toMatch(/--no-samples takes no value/);
@@ -96,7 +103,8 @@ describe('parseFlags', () => {
 
   it('rejects unknown flags and points at --help', () => {
     expect(usageErrorOf(['--foo'])).toBe(
-      "unknown flag --foo for 'shadergan train' (see 'shadergan train --help')");
+      "unknown flag --foo for 'shadergan train' (see 'shadergan train --help')",
+    );
   });
 
   it.each([
@@ -105,8 +113,10 @@ describe('parseFlags', () => {
     { typed: '--sample', suggestion: '--samples' },
     { typed: '-steps', suggestion: '--steps' },
   ])('suggests $suggestion for $typed', ({ typed, suggestion }) => {
-    expect(usageErrorOf([typed, '1'])).toBe(`unknown flag ${typed} for 'shadergan train'; ` +
-      `did you mean ${suggestion}? (see 'shadergan train --help')`);
+    expect(usageErrorOf([typed, '1'])).toBe(
+      `unknown flag ${typed} for 'shadergan train'; ` +
+        `did you mean ${suggestion}? (see 'shadergan train --help')`,
+    );
   });
 
   it('does not suggest a flag more than two edits away', () => {
@@ -142,8 +152,10 @@ describe('parseFlags', () => {
   });
 
   it('rejects positional arguments', () => {
-    expect(usageErrorOf(['--steps', '5', 'extra'])).toBe("unexpected argument 'extra' for " +
-      "'shadergan train': it takes only --flags (see 'shadergan train --help')");
+    expect(usageErrorOf(['--steps', '5', 'extra'])).toBe(
+      "unexpected argument 'extra' for " +
+        "'shadergan train': it takes only --flags (see 'shadergan train --help')",
+    );
     expect(usageErrorOf(['--'])).toMatch(/unexpected argument '--'/);
   });
 });
@@ -184,18 +196,23 @@ describe('formatHelp', () => {
     const custom = formatHelp({ ...trainSpec, usage: 'shadergan train [--steps N] [...]' });
     expect(custom.startsWith('Usage: shadergan train [--steps N] [...]\n')).toBe(true);
     const longHelp = formatHelp({
-      name: 'x', summary: 'y',
+      name: 'x',
+      summary: 'y',
       flags: { wordy: { type: 'bool', help: 'a very long description '.repeat(8).trim() } },
     });
     for (const line of longHelp.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
-    expect(longHelp.split('\n').filter((line) => line.includes('description')).length)
-      .toBeGreaterThan(1);
+    expect(
+      longHelp.split('\n').filter((line) => line.includes('description')).length,
+    ).toBeGreaterThan(1);
   });
 });
 
 describe('editDistance', () => {
   it.each([
-    ['steps', 'steps', 0], ['stesp', 'steps', 2], ['step', 'steps', 1], ['', 'abc', 3],
+    ['steps', 'steps', 0],
+    ['stesp', 'steps', 2],
+    ['step', 'steps', 1],
+    ['', 'abc', 3],
     ['kitten', 'sitting', 3],
   ])('%s -> %s is %i', (from, to, distance) => {
     expect(editDistance(from, to)).toBe(distance);

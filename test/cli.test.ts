@@ -35,7 +35,17 @@ describe('shadergan CLI', () => {
   it('trains 2 steps, then samples a grid from the checkpoint', () => {
     const out = join(work, 'run');
     const train = shadergan(
-      'train', '--data', data, '--steps', '2', '--batch', '8', '--width', '4', '--out', out,
+      'train',
+      '--data',
+      data,
+      '--steps',
+      '2',
+      '--batch',
+      '8',
+      '--width',
+      '4',
+      '--out',
+      out,
     );
     expect(train.stderr + train.stdout).toContain('Finished at step 2/2');
     expect(train.status).toBe(0);

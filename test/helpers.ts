@@ -43,7 +43,8 @@ export function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>)
   }
   let worst = 0;
   for (let index = 0; index < actual.length; index += 1) {
-    const error = Math.abs(actual[index] - expected[index]) / Math.max(1, Math.abs(expected[index]));
+    const error =
+      Math.abs(actual[index] - expected[index]) / Math.max(1, Math.abs(expected[index]));
     worst = Math.max(worst, Number.isNaN(error) ? Infinity : error);
   }
   return worst;

@@ -121,11 +121,14 @@ describe('writeIdx', () => {
 
 describe('loadImageSet', () => {
   function writeSplit(split: 'train' | 't10k', count: number, labelCount: number | undefined) {
-    writeIdx(join(folder, `${split}-images-idx3-ubyte.gz`), [count, 2, 3],
-      countingBytes(count * 6), { gzip: true });
+    writeIdx(
+      join(folder, `${split}-images-idx3-ubyte.gz`),
+      [count, 2, 3],
+      countingBytes(count * 6),
+      { gzip: true },
+    );
     if (labelCount !== undefined) {
-      writeIdx(join(folder, `${split}-labels-idx1-ubyte`), [labelCount],
-        countingBytes(labelCount));
+      writeIdx(join(folder, `${split}-labels-idx1-ubyte`), [labelCount], countingBytes(labelCount));
     }
   }
 
@@ -160,8 +163,10 @@ describe('loadImageSet', () => {
     const load = () => loadImageSet(missing, 'train');
     expect(load).toThrow(DataError);
     expect(load).toThrow(`The data folder ${missing} does not exist.`);
-    expect(load).toThrow('run `npm run setup` (installs Debian\'s dataset-fashion-mnist into ' +
-      '/usr/share/datasets/fashion-mnist) or pass --data DIR with the IDX files');
+    expect(load).toThrow(
+      "run `npm run setup` (installs Debian's dataset-fashion-mnist into " +
+        '/usr/share/datasets/fashion-mnist) or pass --data DIR with the IDX files',
+    );
   });
 
   it('explains how to get the data when the images file is missing', () => {

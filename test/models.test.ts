@@ -32,19 +32,22 @@ function shapes(named: Array<[string, Tensor]>): Record<string, readonly number[
 }
 
 describe('DCGAN models', () => {
-  it.each([28, 32, 64] as const)('maps noise to %i-pixel images and images to one logit', (size) => {
-    scope(() =>
-      noGrad(() => {
-        const generator = buildGenerator(gpu, config(size, 3));
-        const discriminator = buildDiscriminator(gpu, config(size, 3));
-        const images = generator.forward(Tensor.zeros(gpu, [2, 6]));
-        expect(images.shape).toEqual([2, 3, size, size]);
-        expect(discriminator.forward(images).shape).toEqual([2, 1]);
-        generator.dispose();
-        discriminator.dispose();
-      }),
-    );
-  });
+  it.each([28, 32, 64] as const)(
+    'maps noise to %i-pixel images and images to one logit',
+    (size) => {
+      scope(() =>
+        noGrad(() => {
+          const generator = buildGenerator(gpu, config(size, 3));
+          const discriminator = buildDiscriminator(gpu, config(size, 3));
+          const images = generator.forward(Tensor.zeros(gpu, [2, 6]));
+          expect(images.shape).toEqual([2, 3, size, size]);
+          expect(discriminator.forward(images).shape).toEqual([2, 1]);
+          generator.dispose();
+          discriminator.dispose();
+        }),
+      );
+    },
+  );
 
   it('names and shapes the 64x64 parameters as PyTorch DCGAN does', () => {
     const generator = buildGenerator(gpu, config(64, 3));
@@ -100,7 +103,7 @@ describe('DCGAN models', () => {
     expect(scaleMean).toBeCloseTo(1, 2);
     expect(scaleStd).toBeGreaterThan(0.01);
     expect(scaleStd).toBeLessThan(0.03);
-    expect(await parameters.get('main.1.bias')!.toArray()).toEqual(new Float32Array(64));
+    expect(await parameters.get('main.1.bias')!.toArray()).toEqual(new Float32Array(128));
     generator.dispose();
   });
 
@@ -108,7 +111,7 @@ describe('DCGAN models', () => {
     const generator = buildGenerator(gpu, config(28));
     const text = generator.toString();
     expect(text).toContain('(main): Sequential');
-    expect(text).toContain('(0): ConvTranspose2d(6, 8, kernel_size=7');
+    expect(text).toContain('(0): ConvTranspose2d(6, 16, kernel_size=7');
     expect(text).toMatch(/parameters$/);
     generator.dispose();
   });

@@ -118,7 +118,8 @@ describe('ProgressBar in a log', () => {
     expect(stream.writes).toHaveLength(1 + 19 + 1 + 1);
     expect(stream.writes.every((line) => line.endsWith('\n') && !line.includes('\r'))).toBe(true);
     expect(stream.writes[1]).toBe(
-      'step 50/1000  (5.0%)  epoch 2  1520 img/s  lossD 0.3333  ETA 1m35s\n');
+      'step 50/1000  (5.0%)  epoch 2  1520 img/s  lossD 0.3333  ETA 1m35s\n',
+    );
     expect(stream.writes.at(-2)).toMatch(/^step 1000\/1000 {2}\(100\.0%\).*ETA 0s\n$/);
     expect(stream.writes.at(-1)).toBe('done\n');
   });
@@ -142,9 +143,19 @@ describe('ProgressBar in a log', () => {
 
 describe('formatDuration', () => {
   it.each([
-    [0, '0s'], [12, '12s'], [59.4, '59s'], [59.6, '1m00s'], [185, '3m05s'], [3599, '59m59s'],
-    [3600, '1h00m'], [3720, '1h02m'], [3749, '1h02m'], [90_000, '25h00m'],
-    [-1, '?'], [Number.NaN, '?'], [Number.POSITIVE_INFINITY, '?'],
+    [0, '0s'],
+    [12, '12s'],
+    [59.4, '59s'],
+    [59.6, '1m00s'],
+    [185, '3m05s'],
+    [3599, '59m59s'],
+    [3600, '1h00m'],
+    [3720, '1h02m'],
+    [3749, '1h02m'],
+    [90_000, '25h00m'],
+    [-1, '?'],
+    [Number.NaN, '?'],
+    [Number.POSITIVE_INFINITY, '?'],
   ])('%d s is %s', (seconds, expected) => {
     expect(formatDuration(seconds)).toBe(expected);
   });
@@ -152,8 +163,12 @@ describe('formatDuration', () => {
 
 describe('formatSignificant', () => {
   it.each([
-    [0.693147, '0.6931'], [12.3456, '12.35'], [1234.5, '1235'], [0, '0.000'],
-    [123456, '1.235e+5'], [Number.NaN, 'NaN'],
+    [0.693147, '0.6931'],
+    [12.3456, '12.35'],
+    [1234.5, '1235'],
+    [0, '0.000'],
+    [123456, '1.235e+5'],
+    [Number.NaN, 'NaN'],
   ])('%d is %s', (value, expected) => {
     expect(formatSignificant(value)).toBe(expected);
   });

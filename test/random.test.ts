@@ -112,7 +112,11 @@ describe('shuffledIndices', () => {
 
   it('puts each element in each position about equally often', () => {
     // 3 elements, 6000 epochs: each (element, position) pair should appear about 2000 times.
-    const counts = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+    const counts = [
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ];
     for (let epoch = 0; epoch < 6000; epoch++) {
       shuffledIndices(3, 11, epoch).forEach((element, position) => counts[element][position]++);
     }

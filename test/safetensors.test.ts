@@ -167,7 +167,8 @@ describe('readSafetensors rejects', () => {
   it('a missing file, naming it', () => {
     const path = join(folder, 'absent.safetensors');
     expect(() => readSafetensors(path)).toThrow(
-      `Cannot read checkpoint ${path}: the file does not exist.`);
+      `Cannot read checkpoint ${path}: the file does not exist.`,
+    );
   });
 
   it('a file shorter than 8 bytes', () => {
@@ -199,39 +200,53 @@ describe('readSafetensors rejects', () => {
   });
 
   it('an unknown dtype', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, dtype: 'Q7' } }, eightBytes),
-      /tensor 'w' has dtype "Q7", not a known dtype/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, dtype: 'Q7' } }, eightBytes),
+      /tensor 'w' has dtype "Q7", not a known dtype/,
+    );
   });
 
   it('a safetensors dtype this program does not load', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, dtype: 'F16' } }, eightBytes),
-      /dtype "F16", a dtype this program does not load/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, dtype: 'F16' } }, eightBytes),
+      /dtype "F16", a dtype this program does not load/,
+    );
   });
 
   it('a malformed shape', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, shape: [2.5] } }, eightBytes),
-      /shape \[2.5\], which is not a list of non-negative integers/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, shape: [2.5] } }, eightBytes),
+      /shape \[2.5\], which is not a list of non-negative integers/,
+    );
   });
 
   it('malformed data_offsets', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, data_offsets: [0] } }, eightBytes),
-      /data_offsets \[0\], expected \[begin, end\]/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, data_offsets: [0] } }, eightBytes),
+      /data_offsets \[0\], expected \[begin, end\]/,
+    );
   });
 
   it('offsets past the end of the data', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, data_offsets: [8, 16] } }, eightBytes),
-      /data_offsets \[8, 16\], outside the 8 bytes of tensor data/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, data_offsets: [8, 16] } }, eightBytes),
+      /data_offsets \[8, 16\], outside the 8 bytes of tensor data/,
+    );
   });
 
   it('offsets that run backwards', () => {
-    expectInvalid(handMadeFile({ w: { ...validEntry, data_offsets: [8, 0] } }, eightBytes),
-      /data_offsets \[8, 0\]/);
+    expectInvalid(
+      handMadeFile({ w: { ...validEntry, data_offsets: [8, 0] } }, eightBytes),
+      /data_offsets \[8, 0\]/,
+    );
   });
 
   it('offsets whose span does not match shape and dtype', () => {
     const entry = { dtype: 'I64', shape: [2], data_offsets: [0, 8] };
-    expectInvalid(handMadeFile({ w: entry }, eightBytes),
-      /tensor 'w' \(I64, shape \[2\]\) needs 16 bytes but its data_offsets span 8/);
+    expectInvalid(
+      handMadeFile({ w: entry }, eightBytes),
+      /tensor 'w' \(I64, shape \[2\]\) needs 16 bytes but its data_offsets span 8/,
+    );
   });
 
   it('overlapping tensors', () => {
@@ -239,8 +254,7 @@ describe('readSafetensors rejects', () => {
       first: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
       second: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
     };
-    expectInvalid(handMadeFile(header, new Uint8Array(12)),
-      /tensors 'first' and 'second' overlap/);
+    expectInvalid(handMadeFile(header, new Uint8Array(12)), /tensors 'first' and 'second' overlap/);
   });
 });
 

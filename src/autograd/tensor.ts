@@ -140,21 +140,23 @@ export class Tensor {
         `assign: ${formatShape(source.shape)} into ${formatShape(this.shape)}`,
       );
     }
-    this.gpu.commandEncoder().copyBufferToBuffer(source.buffer.buffer, 0, this.buffer.buffer, 0,
-      this.size * 4);
+    this.gpu
+      .commandEncoder()
+      .copyBufferToBuffer(source.buffer.buffer, 0, this.buffer.buffer, 0, this.size * 4);
   }
 
-  async toArray(): Promise<Float32Array> {
-    const bytes = await this.gpu.read(this.buffer, this.size * 4);
+  /** `waitKey` names a read that recurs, such as a loss each step; see Gpu.read. */
+  async toArray(waitKey?: string): Promise<Float32Array> {
+    const bytes = await this.gpu.read(this.buffer, this.size * 4, waitKey);
     return new Float32Array(bytes);
   }
 
   /** The single value of a one-element tensor. */
-  async item(): Promise<number> {
+  async item(waitKey?: string): Promise<number> {
     if (this.size !== 1) {
       throw new ShaderganError(`item() needs one value, tensor has ${formatShape(this.shape)}`);
     }
-    return (await this.toArray())[0];
+    return (await this.toArray(waitKey))[0];
   }
 
   /** Frees the buffer (when no view shares it). Calling it twice is harmless. */

@@ -50,8 +50,7 @@ export type ParsedFlags<Spec extends CommandSpec> = {
 
 /** Either the flags, or a request to print `formatHelp(spec)` and exit successfully. */
 export type ParseOutcome<Spec extends CommandSpec> =
-  | { helpRequested: true }
-  | { helpRequested: false; flags: ParsedFlags<Spec> };
+  { helpRequested: true } | { helpRequested: false; flags: ParsedFlags<Spec> };
 
 const MAX_SUGGESTION_DISTANCE = 2;
 const HELP_TOKENS = new Set(['--help', '-h']);
@@ -76,8 +75,10 @@ export function parseFlags<Spec extends CommandSpec>(
   for (let index = 0; index < argv.length; index++) {
     const token = argv[index];
     if (!token.startsWith('-') || token === '-' || token === '--') {
-      throw new UsageError(`unexpected argument '${token}' for '${commandLine(spec)}': it ` +
-        `takes only --flags (see '${commandLine(spec)} --help')`);
+      throw new UsageError(
+        `unexpected argument '${token}' for '${commandLine(spec)}': it ` +
+          `takes only --flags (see '${commandLine(spec)} --help')`,
+      );
     }
 
     const equalsAt = token.indexOf('=');
@@ -91,8 +92,9 @@ export function parseFlags<Spec extends CommandSpec>(
 
     if (flag === undefined && negatedName !== undefined && negatedFlag?.type === 'bool') {
       if (inlineValue !== undefined) {
-        throw new UsageError(`--no-${negatedName} takes no value; use --${negatedName}=` +
-          `${inlineValue} instead`);
+        throw new UsageError(
+          `--no-${negatedName} takes no value; use --${negatedName}=` + `${inlineValue} instead`,
+        );
       }
       values.set(negatedName, false);
       continue;
@@ -166,8 +168,10 @@ function unknownFlagError(spec: CommandSpec, written: string): UsageError {
   const typedName = written.replace(/^-+/, '');
   const suggestion = closestFlagName(spec, typedName);
   const hint = suggestion === undefined ? '' : `; did you mean --${suggestion}?`;
-  return new UsageError(`unknown flag ${written} for '${commandLine(spec)}'${hint} ` +
-    `(see '${commandLine(spec)} --help')`);
+  return new UsageError(
+    `unknown flag ${written} for '${commandLine(spec)}'${hint} ` +
+      `(see '${commandLine(spec)} --help')`,
+  );
 }
 
 function closestFlagName(spec: CommandSpec, typedName: string): string | undefined {
@@ -190,11 +194,13 @@ export function editDistance(from: string, to: string): number {
     const currentRow = [row];
     for (let column = 1; column <= to.length; column++) {
       const substitutionCost = from[row - 1] === to[column - 1] ? 0 : 1;
-      currentRow.push(Math.min(
-        previousRow[column] + 1,
-        currentRow[column - 1] + 1,
-        previousRow[column - 1] + substitutionCost,
-      ));
+      currentRow.push(
+        Math.min(
+          previousRow[column] + 1,
+          currentRow[column - 1] + 1,
+          previousRow[column - 1] + substitutionCost,
+        ),
+      );
     }
     previousRow = currentRow;
   }
@@ -215,9 +221,12 @@ const COLUMN_GAP = '  ';
 export function formatHelp(spec: CommandSpec): string {
   const rows: Array<{ left: string; right: string }> = [];
   for (const [name, flag] of Object.entries(spec.flags)) {
-    const left = flag.type === 'bool'
-      ? (flag.default === true ? `--[no-]${name}` : `--${name}`)
-      : `--${name} ${placeholderFor(flag)}`;
+    const left =
+      flag.type === 'bool'
+        ? flag.default === true
+          ? `--[no-]${name}`
+          : `--${name}`
+        : `--${name} ${placeholderFor(flag)}`;
     rows.push({ left, right: flag.help + describeConstraints(flag) });
   }
   rows.push({ left: '-h, --help', right: 'show this help and exit' });

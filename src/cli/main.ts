@@ -123,7 +123,9 @@ async function train(argv: string[]): Promise<void> {
   const onSignal = (): void => {
     if (stopRequested) process.exit(130);
     stopRequested = true;
-    process.stderr.write('\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)\n');
+    process.stderr.write(
+      '\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)\n',
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -255,4 +257,3 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 }
-

@@ -19,13 +19,7 @@
 import { GpuError } from '../errors.ts';
 import type { Gpu, PooledBuffer } from './gpu.ts';
 import { grid1d, kernel } from './kernel.ts';
-import {
-  channelsByPixels,
-  multiply,
-  pixelsByChannels,
-  rowMajor,
-  transposedOf,
-} from './matmul.ts';
+import { channelsByPixels, multiply, pixelsByChannels, rowMajor, transposedOf } from './matmul.ts';
 
 const FILE = 'conv.wgsl';
 const WORKGROUP_SIZE = 64;

@@ -5,6 +5,9 @@ import { create, globals } from 'webgpu';
 import { GpuError } from '../errors.ts';
 import { Profiler, type KernelTime } from './profiler.ts';
 
+// Sleeping for all of the expected wait would oversleep whenever a step runs a little faster.
+const SLEEP_SHARE_OF_WAIT = 0.85;
+
 export type Backend = 'vulkan' | 'opengl' | 'default';
 
 export interface GpuOptions {
@@ -94,6 +97,10 @@ export class Gpu {
   dispatchCount = 0;
   /** Bound to inputs that a kernel entry point declares but does not read. */
   readonly placeholder: PooledBuffer;
+  /** Mappable buffers for reads, by size, reused so that reading back allocates nothing. */
+  private readonly stagingBuffers = new Map<number, GPUBuffer[]>();
+  /** How long each recurring read last waited for the GPU; see read(). */
+  private readonly expectedWaitMs = new Map<string, number>();
   /** Times every dispatch when on; see enableProfiling(). */
   profiler: Profiler | null = null;
 
@@ -234,25 +241,44 @@ export class Gpu {
     );
   }
 
-  /** Copies `byteLength` bytes of a buffer back to the CPU, waiting for all earlier work. */
-  async read(source: PooledBuffer, byteLength: number): Promise<ArrayBuffer> {
-    const size = Math.ceil(byteLength / 4) * 4;
-    const staging = this.device.createBuffer({
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+  /**
+   * Copies `byteLength` bytes of a buffer back to the CPU, waiting for all earlier work.
+   *
+   * Awaiting a map makes Dawn's Vulkan backend poll on the Node thread, which takes a core
+   * away from a software GPU. With `waitKey`, a read that recurs (say, once per training step)
+   * first sleeps for most of the time the same read took last time, and polls only for the rest.
+   */
+  async read(source: PooledBuffer, byteLength: number, waitKey?: string): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
+    const staging =
+      this.stagingBuffers.get(size)?.pop() ??
+      this.device.createBuffer({
+        size,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        label: 'readback',
+      });
     this.commandEncoder().copyBufferToBuffer(source.buffer, 0, staging, 0, size);
     this.flush();
+
+    const submitted = performance.now();
+    const expected = waitKey ? this.expectedWaitMs.get(waitKey) : undefined;
+    if (expected !== undefined && expected > 1) {
+      await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
+    }
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (error) {
       this.throwIfBroken();
       throw new GpuError(`Reading a result back from the GPU failed: ${String(error)}`);
     }
+    if (waitKey) this.expectedWaitMs.set(waitKey, performance.now() - submitted);
     this.throwIfBroken();
+
     const copy = staging.getMappedRange().slice(0, byteLength);
     staging.unmap();
-    staging.destroy();
+    const free = this.stagingBuffers.get(size);
+    if (free) free.push(staging);
+    else this.stagingBuffers.set(size, [staging]);
     await this.profiler?.collect();
     return copy;
   }

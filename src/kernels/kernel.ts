@@ -178,9 +178,8 @@ export class Kernel {
       if (resource.kind === 'params') continue;
       const given = call.buffers[resource.name];
       if (!given) throw new GpuError(`${call.label}: buffer '${resource.name}' not given`);
-      key += 'pooled' in given
-        ? `|${given.pooled.id}@${given.offset}+${given.size}`
-        : `|${given.id}`;
+      key +=
+        'pooled' in given ? `|${given.pooled.id}@${given.offset}+${given.size}` : `|${given.id}`;
     }
     const cached = this.bindGroups.get(key);
     if (cached) return cached;

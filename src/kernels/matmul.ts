@@ -181,9 +181,10 @@ export function multiply(gpu: Gpu, product: Product): void {
 
   // Short runs between splits would make many small dispatches: packing B is cheaper then.
   const depthGroup = call.b.layout.columnGroup;
-  const packedB = depthGroup !== undefined && depthGroup < MIN_SHARE_DEPTH
-    ? packed(gpu, call.b, columns, depth)
-    : null;
+  const packedB =
+    depthGroup !== undefined && depthGroup < MIN_SHARE_DEPTH
+      ? packed(gpu, call.b, columns, depth)
+      : null;
   const b = packedB ?? call.b;
   const shares = depthShares(depth, b.layout.columnGroup ?? Infinity);
   const label = `matmul ${call.label} [${rows}x${depth}]·[${depth}x${columns}]`;

@@ -48,7 +48,12 @@ export class ConvTranspose2d extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernelSize: number,
-    readonly options: { stride?: number; padding?: number; outputPadding?: number; bias?: boolean } = {},
+    readonly options: {
+      stride?: number;
+      padding?: number;
+      outputPadding?: number;
+      bias?: boolean;
+    } = {},
   ) {
     super();
     // PyTorch stores transposed convolution weights as [in, out, kh, kw].

@@ -88,7 +88,8 @@ function resizeAll(
         const x0 = Math.floor(x);
         const x1 = Math.min(width - 1, x0 + 1);
         const fx = x - x0;
-        const top = images[source + y0 * width + x0] * (1 - fx) + images[source + y0 * width + x1] * fx;
+        const top =
+          images[source + y0 * width + x0] * (1 - fx) + images[source + y0 * width + x1] * fx;
         const bottom =
           images[source + y1 * width + x0] * (1 - fx) + images[source + y1 * width + x1] * fx;
         out[target + row * size + column] = Math.round(top * (1 - fy) + bottom * fy);

@@ -100,7 +100,8 @@ export class Gan {
       // G's backward also filled D's gradients; D's next update must not see them.
       this.discriminator.zeroGrad();
 
-      return { discriminator: await lossD.item(), generator: await lossG.item() };
+      const discriminator = await lossD.item('training step');
+      return { discriminator, generator: await lossG.item() };
     });
     this.step += 1;
     return losses;

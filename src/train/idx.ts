@@ -18,7 +18,8 @@ import { writeFileAtomic } from './atomic-write.ts';
 /** Where `npm run setup` installs Debian's dataset-fashion-mnist package. */
 export const DEFAULT_DATA_DIR = '/usr/share/datasets/fashion-mnist';
 
-const HOW_TO_GET_DATA = 'run `npm run setup` (installs Debian\'s dataset-fashion-mnist into ' +
+const HOW_TO_GET_DATA =
+  "run `npm run setup` (installs Debian's dataset-fashion-mnist into " +
   `${DEFAULT_DATA_DIR}) or pass --data DIR with the IDX files`;
 
 const UNSIGNED_BYTE_TYPE = 0x08;
@@ -66,8 +67,10 @@ export function readIdx(path: string): IdxArray {
       bytes = gunzipSync(bytes);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new DataError(`${path} starts like a gzip file but does not decompress ` +
-        `(${reason}); the download may be incomplete, so fetch it again.`);
+      throw new DataError(
+        `${path} starts like a gzip file but does not decompress ` +
+          `(${reason}); the download may be incomplete, so fetch it again.`,
+      );
     }
   }
   return parseIdx(path, bytes);
@@ -81,26 +84,33 @@ function parseIdx(path: string, bytes: Buffer): IdxArray {
     throw notIdx(`it is ${bytes.byteLength} bytes long, shorter than the 4-byte IDX header`);
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw notIdx(`expected the magic number to start with two zero bytes, found ` +
-      `0x${hexByte(bytes[0])} 0x${hexByte(bytes[1])}`);
+    throw notIdx(
+      `expected the magic number to start with two zero bytes, found ` +
+        `0x${hexByte(bytes[0])} 0x${hexByte(bytes[1])}`,
+    );
   }
 
   const typeCode = bytes[2];
   if (typeCode !== UNSIGNED_BYTE_TYPE) {
     const typeName = OTHER_IDX_TYPES[typeCode];
-    const found = typeName === undefined
-      ? `0x${hexByte(typeCode)}, which is not an IDX type`
-      : `0x${hexByte(typeCode)} (${typeName})`;
-    throw new DataError(`${path} holds elements of type ${found}; only unsigned bytes (0x08), ` +
-      'as in MNIST and Fashion-MNIST, are supported.');
+    const found =
+      typeName === undefined
+        ? `0x${hexByte(typeCode)}, which is not an IDX type`
+        : `0x${hexByte(typeCode)} (${typeName})`;
+    throw new DataError(
+      `${path} holds elements of type ${found}; only unsigned bytes (0x08), ` +
+        'as in MNIST and Fashion-MNIST, are supported.',
+    );
   }
 
   const dimensionCount = bytes[3];
   if (dimensionCount === 0) throw notIdx('its header declares zero dimensions');
   const headerBytes = FIXED_HEADER_BYTES + BYTES_PER_DIMENSION * dimensionCount;
   if (bytes.byteLength < headerBytes) {
-    throw new DataError(`${path} is truncated: its header declares ${dimensionCount} ` +
-      `dimensions (${headerBytes} header bytes) but the file has only ${bytes.byteLength} bytes.`);
+    throw new DataError(
+      `${path} is truncated: its header declares ${dimensionCount} ` +
+        `dimensions (${headerBytes} header bytes) but the file has only ${bytes.byteLength} bytes.`,
+    );
   }
 
   const dims: number[] = [];
@@ -112,8 +122,10 @@ function parseIdx(path: string, bytes: Buffer): IdxArray {
   const foundBytes = bytes.byteLength - headerBytes;
   if (foundBytes !== expectedBytes) {
     const problem = foundBytes < expectedBytes ? 'is truncated' : 'has trailing bytes';
-    throw new DataError(`${path} ${problem}: dimensions [${dims.join(', ')}] need ` +
-      `${expectedBytes} bytes of data after the header, found ${foundBytes}.`);
+    throw new DataError(
+      `${path} ${problem}: dimensions [${dims.join(', ')}] need ` +
+        `${expectedBytes} bytes of data after the header, found ${foundBytes}.`,
+    );
   }
 
   return { dims, data: bytes.subarray(headerBytes) };
@@ -126,21 +138,26 @@ function parseIdx(path: string, bytes: Buffer): IdxArray {
 export function loadImageSet(directory: string, split: Split): ImageSet {
   if (!isDirectory(directory)) {
     const problem = existsSync(directory) ? 'is not a folder' : 'does not exist';
-    throw new DataError(`The data folder ${directory} ${problem}. To get Fashion-MNIST, ` +
-      `${HOW_TO_GET_DATA}.`);
+    throw new DataError(
+      `The data folder ${directory} ${problem}. To get Fashion-MNIST, ` + `${HOW_TO_GET_DATA}.`,
+    );
   }
 
   const imagesName = `${split}-images-idx3-ubyte`;
   const imagesPath = findWithOrWithoutGzip(directory, imagesName);
   if (imagesPath === undefined) {
-    throw new DataError(`The data folder ${directory} has no ${imagesName} or ` +
-      `${imagesName}.gz. To get Fashion-MNIST, ${HOW_TO_GET_DATA}.`);
+    throw new DataError(
+      `The data folder ${directory} has no ${imagesName} or ` +
+        `${imagesName}.gz. To get Fashion-MNIST, ${HOW_TO_GET_DATA}.`,
+    );
   }
 
   const images = readIdx(imagesPath);
   if (images.dims.length !== 3) {
-    throw new DataError(`${imagesPath} should hold images as [count, height, width], but it ` +
-      `has ${images.dims.length} dimensions [${images.dims.join(', ')}].`);
+    throw new DataError(
+      `${imagesPath} should hold images as [count, height, width], but it ` +
+        `has ${images.dims.length} dimensions [${images.dims.join(', ')}].`,
+    );
   }
   const [count, height, width] = images.dims;
   const imageSet: ImageSet = { images: images.data, count, height, width };
@@ -149,8 +166,10 @@ export function loadImageSet(directory: string, split: Split): ImageSet {
   if (labelsPath !== undefined) {
     const labels = readIdx(labelsPath);
     if (labels.dims.length !== 1 || labels.dims[0] !== count) {
-      throw new DataError(`${labelsPath} does not match ${imagesPath}: expected ${count} ` +
-        `labels in one dimension, found dimensions [${labels.dims.join(', ')}].`);
+      throw new DataError(
+        `${labelsPath} does not match ${imagesPath}: expected ${count} ` +
+          `labels in one dimension, found dimensions [${labels.dims.join(', ')}].`,
+      );
     }
     imageSet.labels = labels.data;
   }
@@ -174,12 +193,15 @@ export function writeIdx(
 ): void {
   const expectedBytes = dims.reduce((total, size) => total * size, 1);
   if (dims.length === 0 || dims.length > 255 || !dims.every(isUint32)) {
-    throw new RangeError(`IDX dimensions must be 1 to 255 unsigned 32-bit sizes, got ` +
-      `[${dims.join(', ')}].`);
+    throw new RangeError(
+      `IDX dimensions must be 1 to 255 unsigned 32-bit sizes, got ` + `[${dims.join(', ')}].`,
+    );
   }
   if (data.byteLength !== expectedBytes) {
-    throw new RangeError(`IDX dimensions [${dims.join(', ')}] need ${expectedBytes} bytes of ` +
-      `data, got ${data.byteLength}.`);
+    throw new RangeError(
+      `IDX dimensions [${dims.join(', ')}] need ${expectedBytes} bytes of ` +
+        `data, got ${data.byteLength}.`,
+    );
   }
 
   const header = Buffer.alloc(FIXED_HEADER_BYTES + BYTES_PER_DIMENSION * dims.length);

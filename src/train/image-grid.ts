@@ -95,13 +95,16 @@ function checkGridOptions(
     throw new RangeError(`An image grid needs a padding of 0 or more pixels, got ${padding}.`);
   }
   if (!(Number.isFinite(range[0]) && Number.isFinite(range[1]) && range[0] < range[1])) {
-    throw new RangeError(`An image grid needs a range [low, high] with low < high, got ` +
-      `[${range.join(', ')}].`);
+    throw new RangeError(
+      `An image grid needs a range [low, high] with low < high, got ` + `[${range.join(', ')}].`,
+    );
   }
   const expectedLength = count * channels * height * width;
   if (images.length !== expectedLength) {
-    throw new RangeError(`${count} images of ${channels}x${height}x${width} need ` +
-      `${expectedLength} values, got ${images.length}.`);
+    throw new RangeError(
+      `${count} images of ${channels}x${height}x${width} need ` +
+        `${expectedLength} values, got ${images.length}.`,
+    );
   }
 }
 

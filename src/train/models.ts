@@ -51,7 +51,8 @@ export class Generator extends Module {
         `Generator expects noise [batch, ${this.config.noiseSize}], got [${noise.shape}]`,
       );
     }
-    const input = this.config.architecture === 'dcgan' ? reshape(noise, [batch, noiseSize, 1, 1]) : noise;
+    const input =
+      this.config.architecture === 'dcgan' ? reshape(noise, [batch, noiseSize, 1, 1]) : noise;
     return this.main.forward(input);
   }
 
@@ -91,8 +92,8 @@ export class Discriminator extends Module {
 }
 
 function describeConfig(config: ModelConfig): string {
-  const { architecture, imageSize, channels, width, noiseSize } = config;
-  return `${architecture}, ${imageSize}x${imageSize}x${channels}, width ${width}, noise ${noiseSize}`;
+  const { architecture, imageSize: size, channels, width, noiseSize } = config;
+  return `${architecture}, ${size}x${size}x${channels}, width ${width}, noise ${noiseSize}`;
 }
 
 export function validateModelConfig(config: ModelConfig): void {
@@ -127,7 +128,8 @@ export function buildGenerator(gpu: Gpu, config: ModelConfig): Generator {
     new ReLU(),
   ];
 
-  if (config.architecture === 'tf-tutorial') return new Generator(config, tfTutorialGenerator(gpu, config));
+  if (config.architecture === 'tf-tutorial')
+    return new Generator(config, tfTutorialGenerator(gpu, config));
   switch (config.imageSize) {
     case 28: // 1 -> 7 -> 14 -> 28
       return new Generator(config, [
@@ -169,10 +171,15 @@ export function buildDiscriminator(gpu: Gpu, config: ModelConfig): Discriminator
     new Conv2d(gpu, inC, 1, size, { bias: false }),
   ];
 
-  if (config.architecture === 'tf-tutorial') return new Discriminator(config, tfTutorialDiscriminator(gpu));
+  if (config.architecture === 'tf-tutorial')
+    return new Discriminator(config, tfTutorialDiscriminator(gpu));
   switch (config.imageSize) {
     case 28: // 28 -> 14 -> 7 -> 1
-      return new Discriminator(config, [...first(), ...down(width, width * 2), ...logit(width * 2, 7)]);
+      return new Discriminator(config, [
+        ...first(),
+        ...down(width, width * 2),
+        ...logit(width * 2, 7),
+      ]);
     case 32: // 32 -> 16 -> 8 -> 4 -> 1
       return new Discriminator(config, [
         ...first(),

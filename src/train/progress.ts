@@ -53,8 +53,8 @@ export class ProgressBar {
     this.total = options.total;
     this.stream = options.stream;
     this.interactive = options.stream.isTTY === true;
-    this.intervalMs = options.intervalMs ??
-      (this.interactive ? TERMINAL_INTERVAL_MS : LOG_INTERVAL_MS);
+    this.intervalMs =
+      options.intervalMs ?? (this.interactive ? TERMINAL_INTERVAL_MS : LOG_INTERVAL_MS);
     this.now = options.now ?? (() => performance.now());
   }
 

@@ -102,12 +102,15 @@ export class SeededRandom {
   }
 
   static fromState(state: readonly number[]): SeededRandom {
-    const valid = state.length === 4 &&
+    const valid =
+      state.length === 4 &&
       state.every((word) => Number.isInteger(word) && word >= 0 && word < TWO_TO_THE_32) &&
       state.some((word) => word !== 0);
     if (!valid) {
-      throw new CheckpointError(`A saved random generator state must be four unsigned 32-bit ` +
-        `integers, not all zero; found [${state.join(', ')}].`);
+      throw new CheckpointError(
+        `A saved random generator state must be four unsigned 32-bit ` +
+          `integers, not all zero; found [${state.join(', ')}].`,
+      );
     }
     const random = new SeededRandom(0);
     random.state.set(state);

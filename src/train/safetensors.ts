@@ -46,10 +46,19 @@ const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { F32: 4, I32: 4, I6
 // Names of dtypes that the safetensors format defines but this reader does not load, so the
 // error can say "unsupported" rather than "unknown".
 const OTHER_SAFETENSORS_DTYPES = new Set([
-  'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'U32', 'F64', 'U64',
+  'BOOL',
+  'U8',
+  'I8',
+  'F8_E5M2',
+  'F8_E4M3',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'U32',
+  'F64',
+  'U64',
 ]);
-
-
 
 /** Writes tensors and string metadata to `path` as a safetensors file, atomically. */
 export function writeSafetensors(
@@ -103,13 +112,17 @@ function checkTensorToWrite(
     refuse(`tensor '${tensor.name}' has shape [${tensor.shape}], which is not a list of sizes`);
   }
   if (!dataMatchesDtype(tensor.data, tensor.dtype)) {
-    refuse(`tensor '${tensor.name}' is declared ${tensor.dtype} but holds a ` +
-      `${tensor.data.constructor.name}`);
+    refuse(
+      `tensor '${tensor.name}' is declared ${tensor.dtype} but holds a ` +
+        `${tensor.data.constructor.name}`,
+    );
   }
   const expectedCount = product(tensor.shape);
   if (tensor.data.length !== expectedCount) {
-    refuse(`tensor '${tensor.name}' has shape [${tensor.shape}] (${expectedCount} values) ` +
-      `but its data holds ${tensor.data.length} values`);
+    refuse(
+      `tensor '${tensor.name}' has shape [${tensor.shape}] (${expectedCount} values) ` +
+        `but its data holds ${tensor.data.length} values`,
+    );
   }
 }
 
@@ -136,14 +149,18 @@ export function readSafetensors(path: string): SafetensorsFile {
     new CheckpointError(`${path} is not a valid checkpoint: ${problem}.`);
 
   if (file.byteLength < HEADER_LENGTH_BYTES) {
-    throw invalid(`the file is ${file.byteLength} bytes long, shorter than the 8-byte ` +
-      `header length that starts every safetensors file`);
+    throw invalid(
+      `the file is ${file.byteLength} bytes long, shorter than the 8-byte ` +
+        `header length that starts every safetensors file`,
+    );
   }
   const declaredHeaderLength = file.readBigUInt64LE(0);
   const bytesAfterPrefix = file.byteLength - HEADER_LENGTH_BYTES;
   if (declaredHeaderLength > BigInt(bytesAfterPrefix)) {
-    throw invalid(`the header claims ${declaredHeaderLength} bytes but only ` +
-      `${bytesAfterPrefix} bytes follow the length prefix (the file may be truncated)`);
+    throw invalid(
+      `the header claims ${declaredHeaderLength} bytes but only ` +
+        `${bytesAfterPrefix} bytes follow the length prefix (the file may be truncated)`,
+    );
   }
   const headerLength = Number(declaredHeaderLength);
   const dataStart = HEADER_LENGTH_BYTES + headerLength;
@@ -151,8 +168,9 @@ export function readSafetensors(path: string): SafetensorsFile {
 
   let header: unknown;
   try {
-    const headerText = new TextDecoder('utf-8', { fatal: true })
-      .decode(file.subarray(HEADER_LENGTH_BYTES, dataStart));
+    const headerText = new TextDecoder('utf-8', { fatal: true }).decode(
+      file.subarray(HEADER_LENGTH_BYTES, dataStart),
+    );
     header = JSON.parse(headerText);
   } catch {
     throw invalid('the header is not valid UTF-8 JSON');
@@ -167,8 +185,12 @@ export function readSafetensors(path: string): SafetensorsFile {
 
   for (const [name, entry] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
-    const { dtype, shape, begin, end } = readTensorEntry(name, entry, dataSection.byteLength,
-      invalid);
+    const { dtype, shape, begin, end } = readTensorEntry(
+      name,
+      entry,
+      dataSection.byteLength,
+      invalid,
+    );
     occupiedRanges.push({ name, begin, end });
     tensors.set(name, { dtype, shape, data: copyTensorData(dataSection, dtype, begin, end) });
   }
@@ -178,8 +200,10 @@ export function readSafetensors(path: string): SafetensorsFile {
     const previous = occupiedRanges[index - 1];
     const current = occupiedRanges[index];
     if (current.begin < previous.end) {
-      throw invalid(`tensors '${previous.name}' and '${current.name}' overlap ` +
-        `(bytes ${previous.begin}..${previous.end} and ${current.begin}..${current.end})`);
+      throw invalid(
+        `tensors '${previous.name}' and '${current.name}' overlap ` +
+          `(bytes ${previous.begin}..${previous.end} and ${current.begin}..${current.end})`,
+      );
     }
   }
 
@@ -195,8 +219,9 @@ function readMetadata(
   const metadata: Record<string, string> = {};
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== 'string') {
-      throw invalid(`metadata entry '${key}' is a ${typeof entry}, but metadata values must ` +
-        'be strings');
+      throw invalid(
+        `metadata entry '${key}' is a ${typeof entry}, but metadata values must ` + 'be strings',
+      );
     }
     metadata[key] = entry;
   }
@@ -213,32 +238,41 @@ function readTensorEntry(
 
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string' || !(dtype in BYTES_PER_ELEMENT)) {
-    const kind = typeof dtype === 'string' && OTHER_SAFETENSORS_DTYPES.has(dtype)
-      ? 'a dtype this program does not load (it reads F32, I32 and I64)'
-      : 'not a known dtype (expected F32, I32 or I64)';
+    const kind =
+      typeof dtype === 'string' && OTHER_SAFETENSORS_DTYPES.has(dtype)
+        ? 'a dtype this program does not load (it reads F32, I32 and I64)'
+        : 'not a known dtype (expected F32, I32 or I64)';
     throw invalid(`tensor '${name}' has dtype ${JSON.stringify(dtype)}, ${kind}`);
   }
   const knownDtype = dtype as SafetensorsDtype;
 
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-    throw invalid(`tensor '${name}' has shape ${JSON.stringify(shape)}, which is not a list ` +
-      'of non-negative integers');
+    throw invalid(
+      `tensor '${name}' has shape ${JSON.stringify(shape)}, which is not a list ` +
+        'of non-negative integers',
+    );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)) {
-    throw invalid(`tensor '${name}' has data_offsets ${JSON.stringify(offsets)}, expected ` +
-      '[begin, end] with non-negative integers');
+    throw invalid(
+      `tensor '${name}' has data_offsets ${JSON.stringify(offsets)}, expected ` +
+        '[begin, end] with non-negative integers',
+    );
   }
 
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataSectionLength) {
-    throw invalid(`tensor '${name}' has data_offsets [${begin}, ${end}], outside the ` +
-      `${dataSectionLength} bytes of tensor data in the file (it may be truncated)`);
+    throw invalid(
+      `tensor '${name}' has data_offsets [${begin}, ${end}], outside the ` +
+        `${dataSectionLength} bytes of tensor data in the file (it may be truncated)`,
+    );
   }
   const numericShape = shape as number[];
   const expectedBytes = product(numericShape) * BYTES_PER_ELEMENT[knownDtype];
   if (end - begin !== expectedBytes) {
-    throw invalid(`tensor '${name}' (${knownDtype}, shape [${numericShape}]) needs ` +
-      `${expectedBytes} bytes but its data_offsets span ${end - begin}`);
+    throw invalid(
+      `tensor '${name}' (${knownDtype}, shape [${numericShape}]) needs ` +
+        `${expectedBytes} bytes but its data_offsets span ${end - begin}`,
+    );
   }
   return { dtype: knownDtype, shape: numericShape, begin, end };
 }
@@ -251,9 +285,12 @@ function copyTensorData(
   end: number,
 ): TensorData {
   const count = (end - begin) / BYTES_PER_ELEMENT[dtype];
-  const data = dtype === 'F32' ? new Float32Array(count)
-    : dtype === 'I32' ? new Int32Array(count)
-      : new BigInt64Array(count);
+  const data =
+    dtype === 'F32'
+      ? new Float32Array(count)
+      : dtype === 'I32'
+        ? new Int32Array(count)
+        : new BigInt64Array(count);
   new Uint8Array(data.buffer).set(dataSection.subarray(begin, end));
   return data;
 }
@@ -267,8 +304,10 @@ export function tensorValuesAsNumbers(data: TensorData): number[] {
   return Array.from(data, (value) => {
     const asNumber = Number(value);
     if (!Number.isSafeInteger(asNumber)) {
-      throw new CheckpointError(`The I64 value ${value} is beyond ±2^53, so it cannot be ` +
-        'represented exactly as a JavaScript number.');
+      throw new CheckpointError(
+        `The I64 value ${value} is beyond ±2^53, so it cannot be ` +
+          'represented exactly as a JavaScript number.',
+      );
     }
     return asNumber;
   });
