@@ -106,7 +106,8 @@ function mainHelp(): string {
     "Run 'shadergan <command> --help' for the flags of a command.",
     '',
     'Environment:',
-    '  SHADERGAN_BACKEND=vulkan|opengl|default   Dawn backend (default: Dawn chooses)',
+    '  SHADERGAN_BACKEND=auto|vulkan|opengl      Dawn backend; auto (the default) takes Vulkan,',
+    '                                            or OpenGL when the device is software llvmpipe',
     '  SHADERGAN_DEBUG=kernels                   print every kernel dispatch',
     '  SHADERGAN_DEBUG=wgsl                      print every shader as it is compiled',
   ].join('\n');
@@ -200,7 +201,10 @@ async function info(argv: string[]): Promise<void> {
   if (parsed.helpRequested) return void console.log(formatHelp(infoSpec));
   const gpu = await getGpu();
   const report = gpu.report;
-  console.log(`backend:      ${report.backend}`);
+  const chosen = process.env.SHADERGAN_BACKEND
+    ? 'set by SHADERGAN_BACKEND'
+    : 'chosen automatically';
+  console.log(`backend:      ${report.backend} (${chosen})`);
   console.log(`adapter:      ${describeAdapter(gpu)}`);
   console.log(`features:     ${report.features.join(', ')}`);
   console.log('limits:');

@@ -8,7 +8,12 @@ import { Profiler, type KernelTime } from './profiler.ts';
 // Sleeping for all of the expected wait would oversleep whenever a step runs a little faster.
 const SLEEP_SHARE_OF_WAIT = 0.85;
 
-export type Backend = 'vulkan' | 'opengl' | 'default';
+/**
+ * 'auto' takes Dawn's default (Vulkan on Linux) unless that is a software device, where
+ * Dawn's OpenGL backend over the same llvmpipe trains faster because it blocks instead of
+ * polling while it waits (measured: 154 vs 134 images/s for the default model).
+ */
+export type Backend = 'auto' | 'vulkan' | 'opengl' | 'default';
 
 export interface GpuOptions {
   /** Dawn backend; 'default' lets Dawn choose (Vulkan on Linux). */
@@ -119,15 +124,17 @@ export class Gpu {
   }
 
   static async open(options: GpuOptions = {}): Promise<Gpu> {
-    const backend = options.backend ?? 'default';
+    const requested = options.backend ?? 'auto';
     Object.assign(globalThis, globals);
-    const flags = backend === 'default' ? [] : [`backend=${backend}`];
-    const navigatorGpu = create(flags);
-    keepAlive.push(navigatorGpu);
-
-    const adapter = await navigatorGpu.requestAdapter(
-      backend === 'opengl' ? { featureLevel: 'compatibility' } : undefined,
-    );
+    let backend: Backend = requested === 'auto' ? 'default' : requested;
+    let adapter = await requestAdapter(backend);
+    if (requested === 'auto' && adapter && isSoftwareAdapter(adapter)) {
+      const openGl = await requestAdapter('opengl').catch(() => null);
+      if (openGl && isSoftwareAdapter(openGl)) {
+        adapter = openGl;
+        backend = 'opengl';
+      }
+    }
     if (!adapter) {
       throw new GpuError(
         'No WebGPU adapter found. Without a GPU, shadergan needs a software Vulkan device: ' +
@@ -318,11 +325,35 @@ export class Gpu {
 // device is in use, so every one ever created stays referenced here.
 const keepAlive: GPU[] = [];
 
+async function requestAdapter(backend: Backend): Promise<GPUAdapter | null> {
+  if (backend === 'opengl') {
+    // Mesa's EGL needs no display this way; an explicit setting from the user wins.
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+  }
+  const flags = backend === 'default' || backend === 'auto' ? [] : [`backend=${backend}`];
+  const navigatorGpu = create(flags);
+  keepAlive.push(navigatorGpu);
+  return navigatorGpu.requestAdapter(
+    backend === 'opengl' ? { featureLevel: 'compatibility' } : undefined,
+  );
+}
+
+/** Mesa's llvmpipe (lavapipe on Vulkan) runs "GPU" threads on the CPU. */
+function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const { vendor, architecture, device, description } = adapter.info;
+  return /llvmpipe|lavapipe|swiftshader/i.test(
+    [vendor, architecture, device, description].join(' '),
+  );
+}
+
 let shared: Promise<Gpu> | null = null;
 
 /** The process-wide device, opened on first use. SHADERGAN_BACKEND picks the Dawn backend. */
 export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
-  shared ??= Gpu.open({ backend: options.backend ?? backendFromEnvironment() }).then((gpu) => {
+  let backend = options.backend ?? backendFromEnvironment();
+  // Per-kernel times need timestamp queries, which Dawn's OpenGL backend lacks.
+  if (backend === 'auto' && debugSwitch('kernels')) backend = 'default';
+  shared ??= Gpu.open({ backend }).then((gpu) => {
     // SHADERGAN_DEBUG=kernels prints every dispatch; with timestamp queries, with its GPU time.
     if (debugSwitch('kernels')) {
       gpu.enableProfiling(({ label, milliseconds }) => {
@@ -341,7 +372,9 @@ export function debugSwitch(name: string): boolean {
 }
 
 function backendFromEnvironment(): Backend {
-  const value = process.env.SHADERGAN_BACKEND ?? 'default';
-  if (value === 'vulkan' || value === 'opengl' || value === 'default') return value;
-  throw new GpuError(`SHADERGAN_BACKEND must be vulkan, opengl or default, not '${value}'.`);
+  const value = process.env.SHADERGAN_BACKEND ?? 'auto';
+  if (value === 'auto' || value === 'vulkan' || value === 'opengl' || value === 'default') {
+    return value;
+  }
+  throw new GpuError(`SHADERGAN_BACKEND must be auto, vulkan, opengl or default, not '${value}'.`);
 }
