@@ -64,6 +64,10 @@ describe('GAN training', () => {
     const after = await gan.generate(noise);
 
     expect(gpu.pool.allocations).toBe(allocationsAfterFirstStep);
+    // Both optimizers consumed their gradients; none is left to leak into the next step.
+    const parameters = [...gan.generator.parameters(), ...gan.discriminator.parameters()];
+    expect(parameters.every((parameter) => parameter.grad === null)).toBe(true);
+    expect(parameters.every((parameter) => parameter.requiresGrad)).toBe(true);
     expect(Number.isFinite(first.discriminator) && Number.isFinite(first.generator)).toBe(true);
     expect(last.discriminator).not.toBeCloseTo(first.discriminator, 4);
     expect(last.generator).not.toBeCloseTo(first.generator, 4);

@@ -94,11 +94,13 @@ export class Gan {
       backward(lossD);
       this.optimizerD.step();
 
-      const lossG = bceWithLogits(this.discriminator.forward(fake), 1);
-      backward(lossG);
+      // D is frozen while G learns: its weight gradients would be computed only to be dropped.
+      const lossG = withFrozen(this.discriminator, () => {
+        const loss = bceWithLogits(this.discriminator.forward(fake), 1);
+        backward(loss);
+        return loss;
+      });
       this.optimizerG.step();
-      // G's backward also filled D's gradients; D's next update must not see them.
-      this.discriminator.zeroGrad();
 
       const discriminator = await lossD.item('training step');
       return { discriminator, generator: await lossG.item() };
@@ -140,6 +142,20 @@ export class Gan {
     this.discriminator.dispose();
     this.optimizerG.dispose();
     this.optimizerD.dispose();
+  }
+}
+
+/**
+ * Runs `body` (a forward and its backward) with the module's parameters marked as not needing
+ * gradients, so the backward rules skip their weight-gradient kernels.
+ */
+function withFrozen<T>(module: Module, body: () => T): T {
+  const parameters = module.parameters();
+  for (const parameter of parameters) parameter.requiresGrad = false;
+  try {
+    return body();
+  } finally {
+    for (const parameter of parameters) parameter.requiresGrad = true;
   }
 }
 
