@@ -43,7 +43,7 @@ const trainSpec = {
       type: 'int',
       default: 32,
       min: 1,
-      help: "channels of D's first layer (deeper layers double it)",
+      help: "base channel count: D's first layer has it, deeper layers double it",
     },
     noise: { type: 'int', default: 100, min: 1, help: 'size of the noise vector z' },
     model: {

@@ -137,6 +137,7 @@ async function trainLoop(gan: Gan, options: RunOptions, outDir: string): Promise
         lossD: losses.discriminator,
         lossG: losses.generator,
         imagesPerSecond,
+        seconds: Math.round(seconds * 10) / 10,
       })}\n`,
     );
 
