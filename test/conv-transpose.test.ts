@@ -3,39 +3,25 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { convTranspose2d } from '../src/autograd/conv.ts';
-import type { Tensor } from '../src/autograd/tensor.ts';
 import { ShaderganError } from '../src/errors.ts';
 import type { Gpu } from '../src/kernels/gpu.ts';
 import {
-  maxError,
-  numericGradient,
-  randomArray,
-  rangeArray,
-  tensorOf,
-  testGpu,
-  weightedSum,
-} from './helpers.ts';
+  caseName,
+  type ConvCase,
+  type ConvUnderTest,
+  expectCaseMatchesReference,
+  expectGradientMatches,
+  runConv,
+} from './conv-helpers.ts';
+import { maxError, randomArray, rangeArray, tensorOf, testGpu } from './helpers.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
 
-interface ConvTransposeCase {
-  batch: number;
-  inChannels: number;
-  outChannels: number;
-  kernel: [number, number];
-  stride: [number, number];
-  padding: [number, number];
+interface ConvTransposeCase extends ConvCase {
   outputPadding: [number, number];
-  height: number;
-  width: number;
-  bias: boolean;
-  /** 'full' checks every gradient entry; 'sampled' a spread of entries (big cases). */
-  gradients: 'full' | 'sampled';
-  /** Inputs 0, 0.01, 0.02, ... instead of random values, so a failure is easy to read. */
-  ranges?: boolean;
 }
 
 const cases: ConvTransposeCase[] = [
@@ -160,11 +146,6 @@ const cases: ConvTransposeCase[] = [
   },
 ];
 
-const caseName = (c: ConvTransposeCase): string =>
-  `batch=${c.batch} in=${c.inChannels} out=${c.outChannels} kernel=${c.kernel} ` +
-  `stride=${c.stride} padding=${c.padding} outputPadding=${c.outputPadding} ` +
-  `size=${c.height}x${c.width} bias=${c.bias}`;
-
 function outputSize(c: ConvTransposeCase): [number, number] {
   return [
     (c.height - 1) * c.stride[0] - 2 * c.padding[0] + c.kernel[0] + c.outputPadding[0],
@@ -223,86 +204,23 @@ function referenceConvTranspose2d(
   return out;
 }
 
-/** Central differences at a spread of entries only: for cases too big to probe every entry. */
-function sampledGradientError(
-  f: (x: Float64Array) => number,
-  at: Float64Array,
-  actual: Float32Array,
-  samples = 6,
-  step = 1e-3,
-): number {
-  const probe = Float64Array.from(at);
-  let worst = 0;
-  for (let sample = 0; sample < samples; sample += 1) {
-    const index = Math.floor(((sample + 0.5) / samples) * at.length);
-    probe[index] = at[index] + step;
-    const plus = f(probe);
-    probe[index] = at[index] - step;
-    const minus = f(probe);
-    probe[index] = at[index];
-    const expected = (plus - minus) / (2 * step);
-    worst = Math.max(worst, maxError([actual[index]], [expected]));
-  }
-  return worst;
-}
-
-async function values(tensor: Tensor | null | undefined): Promise<Float32Array> {
-  if (!tensor) throw new Error('expected a gradient tensor');
-  return tensor.toArray();
-}
-
 function optionsOf(c: ConvTransposeCase) {
   return { stride: c.stride, padding: c.padding, outputPadding: c.outputPadding };
 }
 
+/** convTranspose2d on the case's settings, beside its float64 reference. */
+function convTranspose2dUnderTest(c: ConvTransposeCase): ConvUnderTest {
+  return {
+    weightShape: [c.inChannels, c.outChannels, ...c.kernel],
+    outputShape: [c.batch, c.outChannels, ...outputSize(c)],
+    forward: (input, weight, bias) => convTranspose2d(input, weight, bias, optionsOf(c)),
+    reference: (args) => referenceConvTranspose2d(c, args.input, args.weight, args.bias),
+  };
+}
+
 describe('convTranspose2d', () => {
   it.each(cases.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
-    const [kernelHeight, kernelWidth] = c.kernel;
-    const inputCount = c.batch * c.inChannels * c.height * c.width;
-    const weightCount = c.inChannels * c.outChannels * kernelHeight * kernelWidth;
-    const inputValues = c.ranges ? rangeArray(inputCount, 0.01) : randomArray(inputCount, 41);
-    const weightValues = c.ranges ? rangeArray(weightCount, 0.1) : randomArray(weightCount, 42);
-    const biasValues = c.bias ? randomArray(c.outChannels, 43) : null;
-    const input = tensorOf(gpu, inputValues, [c.batch, c.inChannels, c.height, c.width], true);
-    const weight = tensorOf(
-      gpu,
-      weightValues,
-      [c.inChannels, c.outChannels, kernelHeight, kernelWidth],
-      true,
-    );
-    const bias = biasValues ? tensorOf(gpu, biasValues, [c.outChannels], true) : null;
-
-    const output = convTranspose2d(input, weight, bias, optionsOf(c));
-    const [outHeight, outWidth] = outputSize(c);
-    expect(output.shape).toEqual([c.batch, c.outChannels, outHeight, outWidth]);
-    const expected = referenceConvTranspose2d(c, inputValues, weightValues, biasValues);
-    expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
-
-    const upstream = randomArray(expected.length, 44);
-    const [gradInput, gradWeight, gradBias] = output.creator!.backward(
-      tensorOf(gpu, upstream, [...output.shape]),
-    );
-    const lossOfInput = (x: Float64Array): number =>
-      weightedSum(referenceConvTranspose2d(c, x, weightValues, biasValues), upstream);
-    const lossOfWeight = (w: Float64Array): number =>
-      weightedSum(referenceConvTranspose2d(c, inputValues, w, biasValues), upstream);
-    const lossOfBias = (b: Float64Array): number =>
-      weightedSum(referenceConvTranspose2d(c, inputValues, weightValues, b), upstream);
-
-    const gradients: Array<[Tensor | null, (x: Float64Array) => number, Float64Array]> = [
-      [gradInput, lossOfInput, inputValues],
-      [gradWeight, lossOfWeight, weightValues],
-    ];
-    if (biasValues) gradients.push([gradBias, lossOfBias, biasValues]);
-    else expect(gradBias).toBeNull();
-    for (const [gradient, loss, at] of gradients) {
-      const actual = await values(gradient);
-      const error =
-        c.gradients === 'full'
-          ? maxError(actual, numericGradient(loss, at))
-          : sampledGradientError(loss, at, actual);
-      expect(error).toBeLessThan(2e-4);
-    }
+    await expectCaseMatchesReference(gpu, c, convTranspose2dUnderTest(c), 41);
   });
 
   it('computes the rows and columns that output padding adds', async () => {
@@ -348,31 +266,10 @@ describe('convTranspose2d', () => {
 
   it('returns the new result when run again with new inputs of the same shape', async () => {
     const c = cases[2];
-    const shape = [c.batch, c.inChannels, c.height, c.width];
-    const weightShape = [c.inChannels, c.outChannels, ...c.kernel];
-    const [outHeight, outWidth] = outputSize(c);
+    const op = convTranspose2dUnderTest(c);
     for (const seed of [51, 61]) {
-      const inputValues = randomArray(c.batch * c.inChannels * c.height * c.width, seed);
-      const weightValues = randomArray(c.inChannels * c.outChannels * 9, seed + 1);
-      const biasValues = randomArray(c.outChannels, seed + 2);
-      const upstreamValues = randomArray(c.batch * c.outChannels * outHeight * outWidth, seed + 3);
-      const output = convTranspose2d(
-        tensorOf(gpu, inputValues, shape, true),
-        tensorOf(gpu, weightValues, weightShape, true),
-        tensorOf(gpu, biasValues, [c.outChannels], true),
-        optionsOf(c),
-      );
-      const expected = referenceConvTranspose2d(c, inputValues, weightValues, biasValues);
-      expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
-
-      const [, gradWeight] = output.creator!.backward(
-        tensorOf(gpu, upstreamValues, [...output.shape]),
-      );
-      const expectedWeight = numericGradient(
-        (w) => weightedSum(referenceConvTranspose2d(c, inputValues, w, biasValues), upstreamValues),
-        weightValues,
-      );
-      expect(maxError(await values(gradWeight), expectedWeight)).toBeLessThan(2e-4);
+      const run = await runConv(gpu, c, op, seed);
+      await expectGradientMatches(op, run, 'weight');
     }
   });
 

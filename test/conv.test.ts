@@ -3,39 +3,22 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { conv2d } from '../src/autograd/conv.ts';
 import { scope } from '../src/autograd/tape.ts';
-import type { Tensor } from '../src/autograd/tensor.ts';
 import { ShaderganError } from '../src/errors.ts';
 import type { Gpu } from '../src/kernels/gpu.ts';
 import {
-  maxError,
-  numericGradient,
-  randomArray,
-  rangeArray,
-  tensorOf,
-  testGpu,
-  weightedSum,
-} from './helpers.ts';
+  caseName,
+  type ConvCase,
+  type ConvUnderTest,
+  expectCaseMatchesReference,
+  expectGradientMatches,
+  runConv,
+} from './conv-helpers.ts';
+import { randomArray, tensorOf, testGpu } from './helpers.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-interface ConvCase {
-  batch: number;
-  inChannels: number;
-  outChannels: number;
-  kernel: [number, number];
-  stride: [number, number];
-  padding: [number, number];
-  height: number;
-  width: number;
-  bias: boolean;
-  /** 'full' checks every gradient entry; 'sampled' a spread of entries (big cases). */
-  gradients: 'full' | 'sampled';
-  /** Inputs 0, 0.01, 0.02, ... instead of random values, so a failure is easy to read. */
-  ranges?: boolean;
-}
 
 const cases: ConvCase[] = [
   {
@@ -174,10 +157,6 @@ const cases: ConvCase[] = [
   },
 ];
 
-const caseName = (c: ConvCase): string =>
-  `batch=${c.batch} in=${c.inChannels} out=${c.outChannels} kernel=${c.kernel} ` +
-  `stride=${c.stride} padding=${c.padding} size=${c.height}x${c.width} bias=${c.bias}`;
-
 function outputSize(c: ConvCase): [number, number] {
   return [
     Math.floor((c.height + 2 * c.padding[0] - c.kernel[0]) / c.stride[0]) + 1,
@@ -225,110 +204,28 @@ function referenceConv2d(
   return out;
 }
 
-/** Central differences at a spread of entries only: for cases too big to probe every entry. */
-function sampledGradientError(
-  f: (x: Float64Array) => number,
-  at: Float64Array,
-  actual: Float32Array,
-  samples = 6,
-  step = 1e-3,
-): number {
-  const probe = Float64Array.from(at);
-  let worst = 0;
-  for (let sample = 0; sample < samples; sample += 1) {
-    const index = Math.floor(((sample + 0.5) / samples) * at.length);
-    probe[index] = at[index] + step;
-    const plus = f(probe);
-    probe[index] = at[index] - step;
-    const minus = f(probe);
-    probe[index] = at[index];
-    const expected = (plus - minus) / (2 * step);
-    worst = Math.max(worst, maxError([actual[index]], [expected]));
-  }
-  return worst;
-}
-
-async function values(tensor: Tensor | null | undefined): Promise<Float32Array> {
-  if (!tensor) throw new Error('expected a gradient tensor');
-  return tensor.toArray();
+/** conv2d on the case's settings, beside its float64 reference. */
+function conv2dUnderTest(c: ConvCase): ConvUnderTest {
+  return {
+    weightShape: [c.outChannels, c.inChannels, ...c.kernel],
+    outputShape: [c.batch, c.outChannels, ...outputSize(c)],
+    forward: (input, weight, bias) =>
+      conv2d(input, weight, bias, { stride: c.stride, padding: c.padding }),
+    reference: (args) => referenceConv2d(c, args.input, args.weight, args.bias),
+  };
 }
 
 describe('conv2d', () => {
   it.each(cases.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
-    const [kernelHeight, kernelWidth] = c.kernel;
-    const inputCount = c.batch * c.inChannels * c.height * c.width;
-    const weightCount = c.outChannels * c.inChannels * kernelHeight * kernelWidth;
-    const inputValues = c.ranges ? rangeArray(inputCount, 0.01) : randomArray(inputCount, 11);
-    const weightValues = c.ranges ? rangeArray(weightCount, 0.1) : randomArray(weightCount, 12);
-    const biasValues = c.bias ? randomArray(c.outChannels, 13) : null;
-    const input = tensorOf(gpu, inputValues, [c.batch, c.inChannels, c.height, c.width], true);
-    const weight = tensorOf(
-      gpu,
-      weightValues,
-      [c.outChannels, c.inChannels, kernelHeight, kernelWidth],
-      true,
-    );
-    const bias = biasValues ? tensorOf(gpu, biasValues, [c.outChannels], true) : null;
-
-    const output = conv2d(input, weight, bias, { stride: c.stride, padding: c.padding });
-    const [outHeight, outWidth] = outputSize(c);
-    expect(output.shape).toEqual([c.batch, c.outChannels, outHeight, outWidth]);
-    const expected = referenceConv2d(c, inputValues, weightValues, biasValues);
-    expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
-
-    const upstream = randomArray(expected.length, 14);
-    const [gradInput, gradWeight, gradBias] = output.creator!.backward(
-      tensorOf(gpu, upstream, [...output.shape]),
-    );
-    const lossOfInput = (x: Float64Array): number =>
-      weightedSum(referenceConv2d(c, x, weightValues, biasValues), upstream);
-    const lossOfWeight = (w: Float64Array): number =>
-      weightedSum(referenceConv2d(c, inputValues, w, biasValues), upstream);
-    const lossOfBias = (b: Float64Array): number =>
-      weightedSum(referenceConv2d(c, inputValues, weightValues, b), upstream);
-
-    const gradients: Array<[Tensor | null, (x: Float64Array) => number, Float64Array]> = [
-      [gradInput, lossOfInput, inputValues],
-      [gradWeight, lossOfWeight, weightValues],
-    ];
-    if (biasValues) gradients.push([gradBias, lossOfBias, biasValues]);
-    else expect(gradBias).toBeNull();
-    for (const [gradient, loss, at] of gradients) {
-      const actual = await values(gradient);
-      const error =
-        c.gradients === 'full'
-          ? maxError(actual, numericGradient(loss, at))
-          : sampledGradientError(loss, at, actual);
-      expect(error).toBeLessThan(2e-4);
-    }
+    await expectCaseMatchesReference(gpu, c, conv2dUnderTest(c), 11);
   });
 
   it('returns the new result when run again with new inputs of the same shape', async () => {
     const c = cases[4];
-    const shape = [c.batch, c.inChannels, c.height, c.width];
-    const weightShape = [c.outChannels, c.inChannels, ...c.kernel];
+    const op = conv2dUnderTest(c);
     for (const seed of [21, 31]) {
-      const inputValues = randomArray(c.batch * c.inChannels * c.height * c.width, seed);
-      const weightValues = randomArray(c.outChannels * c.inChannels * 16, seed + 1);
-      const biasValues = randomArray(c.outChannels, seed + 2);
-      const upstreamValues = randomArray(c.batch * c.outChannels * 16, seed + 3);
-      const output = conv2d(
-        tensorOf(gpu, inputValues, shape, true),
-        tensorOf(gpu, weightValues, weightShape, true),
-        tensorOf(gpu, biasValues, [c.outChannels], true),
-        { stride: c.stride, padding: c.padding },
-      );
-      const expected = referenceConv2d(c, inputValues, weightValues, biasValues);
-      expect(maxError(await output.toArray(), expected)).toBeLessThan(1e-5);
-
-      const [gradInput] = output.creator!.backward(
-        tensorOf(gpu, upstreamValues, [...output.shape]),
-      );
-      const expectedInput = numericGradient(
-        (x) => weightedSum(referenceConv2d(c, x, weightValues, biasValues), upstreamValues),
-        inputValues,
-      );
-      expect(maxError(await values(gradInput), expectedInput)).toBeLessThan(2e-4);
+      const run = await runConv(gpu, c, op, seed);
+      await expectGradientMatches(op, run, 'input');
     }
   });
 

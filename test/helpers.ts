@@ -72,6 +72,38 @@ export function numericGradient(
   return gradient;
 }
 
+/**
+ * Largest error of `actual` against central differences at a spread of entries only: for cases
+ * too big to probe every entry with numericGradient.
+ */
+export function sampledGradientError(
+  f: (x: Float64Array) => number,
+  at: Float64Array,
+  actual: Float32Array,
+  samples = 6,
+  step = 1e-3,
+): number {
+  const probe = Float64Array.from(at);
+  let worst = 0;
+  for (let sample = 0; sample < samples; sample += 1) {
+    const index = Math.floor(((sample + 0.5) / samples) * at.length);
+    probe[index] = at[index] + step;
+    const plus = f(probe);
+    probe[index] = at[index] - step;
+    const minus = f(probe);
+    probe[index] = at[index];
+    const expected = (plus - minus) / (2 * step);
+    worst = Math.max(worst, maxError([actual[index]], [expected]));
+  }
+  return worst;
+}
+
+/** The values of a gradient that a backward rule must have computed (not left null). */
+export async function gradientValues(tensor: Tensor | null | undefined): Promise<Float32Array> {
+  if (!tensor) throw new Error('expected a gradient tensor');
+  return tensor.toArray();
+}
+
 /** sum(x * weights): a scalar whose gradient with respect to x is `weights`. */
 export function weightedSum(values: ArrayLike<number>, weights: ArrayLike<number>): number {
   let total = 0;

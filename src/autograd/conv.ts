@@ -4,11 +4,12 @@
 // A transposed convolution is the backward pass of an ordinary one: its forward is the
 // convolution's gradInput computation, its gradInput is the convolution's forward, and its
 // gradWeight is the convolution's gradWeight with the roles of input and gradient swapped.
-// Both ops therefore describe the ordinary convolution they stand for with one ConvGeometry
-// and call the same three kernels.
+// Both ops therefore describe the ordinary convolution they stand for as one Convolution (a
+// ConvGeometry with those three computations) and call them each in its own order.
 import { ShaderganError } from '../errors.ts';
 import * as kernels from '../kernels/conv.ts';
 import type { ConvGeometry } from '../kernels/conv.ts';
+import type { Gpu } from '../kernels/gpu.ts';
 import { biasGradient } from '../kernels/matmul.ts';
 import { record } from './tape.ts';
 import { formatShape, Tensor } from './tensor.ts';
@@ -41,11 +42,7 @@ export function conv2d(
   checkRanks(input, weight, bias, describe);
   const [batch, inChannels, inHeight, inWidth] = input.shape;
   const [outChannels, weightInChannels, kernelHeight, kernelWidth] = weight.shape;
-  if (weightInChannels !== inChannels) {
-    throw new ShaderganError(
-      `${describe()}: input has ${inChannels} channels but weight expects ${weightInChannels}`,
-    );
-  }
+  checkChannels(inChannels, weightInChannels, describe);
   checkBias(bias, outChannels, describe);
   const outHeight = Math.floor((inHeight + 2 * padY - kernelHeight) / strideY) + 1;
   const outWidth = Math.floor((inWidth + 2 * padX - kernelWidth) / strideX) + 1;
@@ -66,17 +63,8 @@ export function conv2d(
     padY,
     padX,
   };
-  const gpu = input.gpu;
-  const label = describe();
-  const output = Tensor.empty(gpu, [batch, outChannels, outHeight, outWidth], 'conv2d');
-  kernels.conv2dForward(gpu, {
-    input: input.buffer,
-    weight: weight.buffer,
-    bias: bias?.buffer ?? null,
-    output: output.buffer,
-    geometry,
-    label,
-  });
+  const convolution = new Convolution(input.gpu, geometry, describe());
+  const output = convolution.forward(input, weight, bias, 'conv2d');
 
   return record({
     op: 'conv2d',
@@ -84,29 +72,13 @@ export function conv2d(
     output,
     detail: `stride=${strideY},${strideX} padding=${padY},${padX}`,
     backward: (gradOutput) => {
-      let gradInput: Tensor | null = null;
-      if (input.requiresGrad) {
-        gradInput = Tensor.empty(gpu, input.shape, 'conv2d gradInput');
-        kernels.conv2dGradInput(gpu, {
-          gradOutput: gradOutput.buffer,
-          weight: weight.buffer,
-          gradInput: gradInput.buffer,
-          geometry,
-          label,
-        });
-      }
-      let gradWeight: Tensor | null = null;
-      if (weight.requiresGrad) {
-        gradWeight = Tensor.empty(gpu, weight.shape, 'conv2d gradWeight');
-        kernels.conv2dGradWeight(gpu, {
-          input: input.buffer,
-          gradOutput: gradOutput.buffer,
-          gradWeight: gradWeight.buffer,
-          geometry,
-          label,
-        });
-      }
-      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, label) : null;
+      const gradInput = input.requiresGrad
+        ? convolution.gradInput(gradOutput, weight, null, 'conv2d gradInput')
+        : null;
+      const gradWeight = weight.requiresGrad
+        ? convolution.gradWeight(input, gradOutput, 'conv2d gradWeight')
+        : null;
+      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, convolution.label) : null;
       return [gradInput, gradWeight, gradBias];
     },
   });
@@ -136,11 +108,7 @@ export function convTranspose2d(
   checkRanks(input, weight, bias, describe);
   const [batch, inChannels, inHeight, inWidth] = input.shape;
   const [weightInChannels, outChannels, kernelHeight, kernelWidth] = weight.shape;
-  if (weightInChannels !== inChannels) {
-    throw new ShaderganError(
-      `${describe()}: input has ${inChannels} channels but weight expects ${weightInChannels}`,
-    );
-  }
+  checkChannels(inChannels, weightInChannels, describe);
   checkBias(bias, outChannels, describe);
   const outHeight = (inHeight - 1) * strideY - 2 * padY + kernelHeight + extraY;
   const outWidth = (inWidth - 1) * strideX - 2 * padX + kernelWidth + extraX;
@@ -163,17 +131,8 @@ export function convTranspose2d(
     padY,
     padX,
   };
-  const gpu = input.gpu;
-  const label = describe();
-  const output = Tensor.empty(gpu, [batch, outChannels, outHeight, outWidth], 'convTranspose2d');
-  kernels.conv2dGradInput(gpu, {
-    gradOutput: input.buffer,
-    weight: weight.buffer,
-    gradInput: output.buffer,
-    bias: bias?.buffer ?? null,
-    geometry,
-    label,
-  });
+  const convolution = new Convolution(input.gpu, geometry, describe());
+  const output = convolution.gradInput(input, weight, bias, 'convTranspose2d');
 
   return record({
     op: 'convTranspose2d',
@@ -183,33 +142,76 @@ export function convTranspose2d(
       `stride=${strideY},${strideX} padding=${padY},${padX}` +
       (extraY || extraX ? ` outputPadding=${extraY},${extraX}` : ''),
     backward: (gradOutput) => {
-      let gradInput: Tensor | null = null;
-      if (input.requiresGrad) {
-        gradInput = Tensor.empty(gpu, input.shape, 'convTranspose2d gradInput');
-        kernels.conv2dForward(gpu, {
-          input: gradOutput.buffer,
-          weight: weight.buffer,
-          bias: null,
-          output: gradInput.buffer,
-          geometry,
-          label,
-        });
-      }
-      let gradWeight: Tensor | null = null;
-      if (weight.requiresGrad) {
-        gradWeight = Tensor.empty(gpu, weight.shape, 'convTranspose2d gradWeight');
-        kernels.conv2dGradWeight(gpu, {
-          input: gradOutput.buffer,
-          gradOutput: input.buffer,
-          gradWeight: gradWeight.buffer,
-          geometry,
-          label,
-        });
-      }
-      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, label) : null;
+      // gradOutput plays the ordinary convolution's input, and `input` its gradOutput.
+      const gradInput = input.requiresGrad
+        ? convolution.forward(gradOutput, weight, null, 'convTranspose2d gradInput')
+        : null;
+      const gradWeight = weight.requiresGrad
+        ? convolution.gradWeight(gradOutput, input, 'convTranspose2d gradWeight')
+        : null;
+      const gradBias = bias?.requiresGrad ? channelSums(gradOutput, convolution.label) : null;
       return [gradInput, gradWeight, gradBias];
     },
   });
+}
+
+/**
+ * The ordinary convolution a ConvGeometry describes, with its three computations, each into a
+ * new tensor: conv2d runs them as forward, gradInput and gradWeight, and convTranspose2d runs
+ * the same three in another order. `name` labels the new tensor's buffer.
+ */
+class Convolution {
+  constructor(
+    private readonly gpu: Gpu,
+    readonly geometry: ConvGeometry,
+    /** Names the op, its shapes and options in kernel labels. */
+    readonly label: string,
+  ) {}
+
+  /** input [N,Cin,H,W] -> output [N,Cout,Ho,Wo], plus bias per output channel. */
+  forward(input: Tensor, weight: Tensor, bias: Tensor | null, name: string): Tensor {
+    const g = this.geometry;
+    const output = Tensor.empty(this.gpu, [g.batch, g.outChannels, g.outHeight, g.outWidth], name);
+    kernels.conv2dForward(this.gpu, {
+      input: input.buffer,
+      weight: weight.buffer,
+      bias: bias?.buffer ?? null,
+      output: output.buffer,
+      geometry: g,
+      label: this.label,
+    });
+    return output;
+  }
+
+  /** gradOutput [N,Cout,Ho,Wo] -> gradInput [N,Cin,H,W], plus bias per input channel. */
+  gradInput(gradOutput: Tensor, weight: Tensor, bias: Tensor | null, name: string): Tensor {
+    const g = this.geometry;
+    const gradInput = Tensor.empty(this.gpu, [g.batch, g.inChannels, g.inHeight, g.inWidth], name);
+    kernels.conv2dGradInput(this.gpu, {
+      gradOutput: gradOutput.buffer,
+      weight: weight.buffer,
+      gradInput: gradInput.buffer,
+      bias: bias?.buffer ?? null,
+      geometry: g,
+      label: this.label,
+    });
+    return gradInput;
+  }
+
+  /** input [N,Cin,H,W] and gradOutput [N,Cout,Ho,Wo] -> gradWeight [Cout,Cin,kh,kw]. */
+  gradWeight(input: Tensor, gradOutput: Tensor, name: string): Tensor {
+    const g = this.geometry;
+    const shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth];
+    const gradWeight = Tensor.empty(this.gpu, shape, name);
+    kernels.conv2dGradWeight(this.gpu, {
+      input: input.buffer,
+      gradOutput: gradOutput.buffer,
+      gradWeight: gradWeight.buffer,
+      geometry: g,
+      label: this.label,
+    });
+    return gradWeight;
+  }
 }
 
 /** The bias gradient: gradOutput [N,C,H,W] summed over everything but C. */
@@ -276,6 +278,14 @@ function checkRanks(
   }
   if (bias && bias.shape.length !== 1) {
     throw new ShaderganError(`${describe()}: bias must be 1-D`);
+  }
+}
+
+function checkChannels(inChannels: number, weightInChannels: number, describe: () => string): void {
+  if (weightInChannels !== inChannels) {
+    throw new ShaderganError(
+      `${describe()}: input has ${inChannels} channels but weight expects ${weightInChannels}`,
+    );
   }
 }
 
