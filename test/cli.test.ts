@@ -1,6 +1,6 @@
 // The CLI end to end, as a user runs it, on a tiny IDX fixture made here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -60,6 +60,61 @@ describe('shadergan CLI', () => {
     expect([png.width, png.height]).toEqual([4 * 28 + 5 * 2, 3 * 28 + 4 * 2]);
   });
 
+  it('resumes with the data folder and step count the run was started with', () => {
+    const out = join(work, 'resumable');
+    const first = shadergan(
+      'train',
+      '--data',
+      data,
+      '--steps',
+      '3',
+      '--batch',
+      '8',
+      '--width',
+      '4',
+      '--out',
+      out,
+    );
+    expect(first.status).toBe(0);
+    // Continue to a higher step count, giving neither --data nor the model flags again.
+    const more = shadergan('train', '--resume', out, '--steps', '5');
+    expect(more.stderr + more.stdout).toContain('Finished at step 5/5');
+    const again = shadergan('train', '--resume', join(out, 'checkpoint.safetensors'));
+    expect(again.stdout).toContain('Finished at step 5/5');
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).step);
+    expect(steps).toEqual([1, 2, 3, 4, 5]);
+
+    const fewer = shadergan('train', '--resume', out, '--steps', '2');
+    expect(fewer.status).toBe(1);
+    expect(fewer.stderr).toContain('already at step 5');
+  });
+
+  it('refuses to start a new run over an existing one, or beside a live one', () => {
+    const out = join(work, 'taken');
+    const args = ['train', '--data', data, '--steps', '1', '--batch', '8', '--width', '4'];
+    expect(shadergan(...args, '--out', out).status).toBe(0);
+    const again = shadergan(...args, '--out', out);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('--resume');
+
+    const busy = join(work, 'busy');
+    mkdirSync(busy);
+    writeFileSync(join(busy, '.lock'), String(process.pid));
+    const blocked = shadergan(...args, '--out', busy);
+    expect(blocked.status).toBe(1);
+    expect(blocked.stderr).toContain(`pid ${process.pid}`);
+  });
+
+  it('rejects impossible optimizer settings before starting', () => {
+    const result = shadergan('train', '--data', data, '--lr', '-1', '--out', join(work, 'lr'));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('learning rate');
+    expect(existsSync(join(work, 'lr'))).toBe(false);
+  });
+
   it('explains a missing data directory and names the set-up command', () => {
     const result = shadergan('train', '--data', join(work, 'nowhere'), '--steps', '1');
     expect(result.status).toBe(1);
@@ -93,6 +148,21 @@ describe('shadergan CLI', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('corrupt.safetensors');
     expect(existsSync(join(work, 'z.png'))).toBe(false);
+  });
+
+  it('writes sample grids only to .png files', () => {
+    const result = shadergan('sample', '--checkpoint', join(work, 'run'), '--out', 'x.safetensors');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('.png');
+  });
+
+  it('reports file-system errors in one line', () => {
+    const file = join(work, 'plain-file');
+    writeFileSync(file, 'not a folder');
+    const result = shadergan('train', '--data', data, '--steps', '1', '--out', join(file, 'run'));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/ENOTDIR|not a folder/);
+    expect(result.stderr).not.toContain('    at ');
   });
 
   it('rejects unknown flags and suggests the closest', () => {

@@ -108,20 +108,25 @@ describe('GAN training', () => {
   it('resumes exactly: 2 + 2 steps equal 4 uninterrupted steps', async () => {
     const data = mkdtempSync(join(tmpdir(), 'shadergan-data-'));
     writeFixture(data, 40);
-    const common = {
-      gpu,
-      config,
-      dataDir: data,
-      epochs: 1,
-      sampleEvery: 100,
-      checkpointEvery: 100,
-      stream: silent,
-    };
+    const settings = { dataDir: data, epochs: 1, sampleEvery: 100, checkpointEvery: 100 };
+    const common = { gpu, stream: silent };
     const straight = mkdtempSync(join(tmpdir(), 'shadergan-run-'));
-    await runTraining({ ...common, outDir: straight, steps: 4, resume: null });
+    await runTraining({
+      ...common,
+      outDir: straight,
+      start: { kind: 'new', config, settings: { ...settings, steps: 4 } },
+    });
     const split = mkdtempSync(join(tmpdir(), 'shadergan-run-'));
-    await runTraining({ ...common, outDir: split, steps: 2, resume: null });
-    const resumed = await runTraining({ ...common, outDir: split, steps: 4, resume: split });
+    await runTraining({
+      ...common,
+      outDir: split,
+      start: { kind: 'new', config, settings: { ...settings, steps: 2 } },
+    });
+    const resumed = await runTraining({
+      ...common,
+      outDir: split,
+      start: { kind: 'resume', checkpoint: split, overrides: { steps: 4 } },
+    });
 
     expect(resumed.step).toBe(4);
     const a = readSafetensors(join(straight, 'checkpoint.safetensors'));

@@ -1,6 +1,6 @@
 // The `shadergan` command: train, sample, info. Output is for people: progress, where files
 // went, and one clear line when something is wrong.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { randn } from '../autograd/random.ts';
@@ -10,7 +10,14 @@ import { loadCheckpoint } from '../train/checkpoint.ts';
 import { DEFAULT_DATA_DIR } from '../train/idx.ts';
 import { writeImageGrid } from '../train/image-grid.ts';
 import { IMAGE_SIZES, type Architecture, type ImageSize } from '../train/models.ts';
-import { resolveCheckpointPath, runTraining } from '../train/run.ts';
+import { validateGanConfig, type GanConfig } from '../train/gan.ts';
+import {
+  resolveCheckpointPath,
+  runFolderOf,
+  runTraining,
+  type RunSettings,
+  type RunStart,
+} from '../train/run.ts';
 import { formatHelp, parseFlags, type CommandSpec } from './args.ts';
 
 const trainSpec = {
@@ -76,7 +83,7 @@ const sampleSpec = {
     checkpoint: {
       type: 'string',
       placeholder: 'FILE',
-      help: 'a checkpoint file, or a run folder holding checkpoint.safetensors',
+      help: 'required: a checkpoint file, or a run folder holding checkpoint.safetensors',
     },
     out: { type: 'string', default: 'grid.png', placeholder: 'FILE', help: 'PNG to write' },
     n: { type: 'int', default: 64, min: 1, help: 'number of images' },
@@ -93,6 +100,13 @@ const infoSpec = {
 } satisfies CommandSpec;
 
 const commands = [trainSpec, sampleSpec, infoSpec];
+const SAMPLE_CHUNK = 256;
+
+const SHORT_SUMMARIES: Record<string, string> = {
+  train: 'train a DCGAN; writes sample grids, checkpoints and metrics',
+  sample: 'draw a grid of generated images from a checkpoint',
+  info: 'show the WebGPU backend, adapter, features and limits',
+};
 
 function mainHelp(): string {
   return [
@@ -101,7 +115,7 @@ function mainHelp(): string {
     'A DCGAN engine whose every numeric operation is a hand-written WGSL compute shader.',
     '',
     'Commands:',
-    ...commands.map((spec) => `  ${spec.name.padEnd(8)} ${spec.summary.split('\n')[0]}`),
+    ...commands.map((spec) => `  ${spec.name.padEnd(8)} ${SHORT_SUMMARIES[spec.name]}`),
     '',
     "Run 'shadergan <command> --help' for the flags of a command.",
     '',
@@ -113,10 +127,74 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-async function train(argv: string[]): Promise<void> {
+/** Flags that shape the model or optimizer: fixed by the checkpoint on --resume. */
+const CONFIG_FLAGS = [
+  'batch',
+  'lr',
+  'beta1',
+  'beta2',
+  'seed',
+  'image-size',
+  'width',
+  'noise',
+  'model',
+];
+
+async function train(argv: string[]): Promise<number> {
   const parsed = parseFlags(trainSpec, argv);
-  if (parsed.helpRequested) return void console.log(formatHelp(trainSpec));
+  if (parsed.helpRequested) {
+    console.log(formatHelp(trainSpec));
+    return 0;
+  }
   const flags = parsed.flags;
+  const given = new Set(
+    argv.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')[0]),
+  );
+
+  let start: RunStart;
+  if (flags.resume) {
+    const ignored = CONFIG_FLAGS.filter((name) => given.has(name));
+    if (ignored.length > 0) {
+      process.stderr.write(
+        `shadergan: note: ${ignored.map((name) => `--${name}`).join(', ')} ignored: ` +
+          'a resumed run keeps the model and optimizer settings of its checkpoint\n',
+      );
+    }
+    const overrides: Partial<RunSettings> = {};
+    if (given.has('data')) overrides.dataDir = flags.data;
+    if (given.has('steps')) overrides.steps = flags.steps ?? null;
+    if (given.has('epochs')) {
+      overrides.epochs = flags.epochs;
+      if (!given.has('steps')) overrides.steps = null;
+    }
+    if (given.has('sample-every')) overrides.sampleEvery = flags['sample-every'];
+    if (given.has('checkpoint-every')) overrides.checkpointEvery = flags['checkpoint-every'];
+    start = { kind: 'resume', checkpoint: flags.resume, overrides };
+  } else {
+    const config: GanConfig = {
+      model: {
+        architecture: flags.model as Architecture,
+        imageSize: flags['image-size'] as ImageSize,
+        channels: 1,
+        width: flags.width,
+        noiseSize: flags.noise,
+      },
+      optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
+      batchSize: flags.batch,
+      seed: flags.seed,
+    };
+    // Wrong settings are reported before the GPU starts or any file is written.
+    validateGanConfig(config);
+    const settings: RunSettings = {
+      dataDir: flags.data,
+      steps: flags.steps ?? null,
+      epochs: flags.epochs,
+      sampleEvery: flags['sample-every'],
+      checkpointEvery: flags['checkpoint-every'],
+    };
+    start = { kind: 'new', config, settings };
+  }
+  if (given.has('data') || !flags.resume) checkDataFolder(flags.data);
 
   const outDir = flags.out ?? (flags.resume ? runFolderOf(flags.resume) : defaultRunFolder());
   const gpu = await getGpu();
@@ -131,33 +209,20 @@ async function train(argv: string[]): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  console.log(`shadergan: training on ${describeAdapter(gpu)}; run folder ${outDir}`);
-  const result = await runTraining({
-    gpu,
-    config: {
-      model: {
-        architecture: flags.model as Architecture,
-        imageSize: flags['image-size'] as ImageSize,
-        channels: 1,
-        width: flags.width,
-        noiseSize: flags.noise,
-      },
-      optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
-      batchSize: flags.batch,
-      seed: flags.seed,
-    },
-    dataDir: flags.data,
-    outDir,
-    steps: flags.steps ?? null,
-    epochs: flags.epochs,
-    sampleEvery: flags['sample-every'],
-    checkpointEvery: flags['checkpoint-every'],
-    resume: flags.resume ?? null,
-    stream: process.stderr,
-    stopRequested: () => stopRequested,
-  });
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  let result;
+  try {
+    console.log(`shadergan: training on ${describeAdapter(gpu)}; run folder ${outDir}`);
+    result = await runTraining({
+      gpu,
+      outDir,
+      start,
+      stream: process.stderr,
+      stopRequested: () => stopRequested,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 
   const verb = result.stoppedEarly ? 'Stopped' : 'Finished';
   console.log(
@@ -165,8 +230,21 @@ async function train(argv: string[]): Promise<void> {
       `${result.imagesPerSecond.toFixed(1)} images/s.\n` +
       `  samples:    ${join(outDir, 'samples')}/\n` +
       `  checkpoint: ${join(outDir, 'checkpoint.safetensors')}` +
-      (result.stoppedEarly ? `\n  continue:   shadergan train --resume ${outDir}` : ''),
+      (result.stoppedEarly ? `\n  continue:   npx shadergan train --resume ${outDir}` : ''),
   );
+  // An interrupted run exits as an interrupted process would, so scripts can tell.
+  return result.stoppedEarly ? 130 : 0;
+}
+
+/** Fails early, before the GPU starts, when the data folder is missing. */
+function checkDataFolder(directory: string): void {
+  if (!existsSync(directory)) {
+    throw new ShaderganError(
+      `the data folder ${directory} does not exist: run 'npm run setup' (installs Debian's ` +
+        'dataset-fashion-mnist into /usr/share/datasets/fashion-mnist) or pass --data DIR ' +
+        'with the IDX files',
+    );
+  }
 }
 
 async function sample(argv: string[]): Promise<void> {
@@ -178,12 +256,23 @@ async function sample(argv: string[]): Promise<void> {
   }
   const path = resolveCheckpointPath(flags.checkpoint);
   if (!existsSync(path)) throw new ShaderganError(`no checkpoint at ${path}`);
+  if (!flags.out.toLowerCase().endsWith('.png')) {
+    throw new ShaderganError(`--out must name a .png file, got '${flags.out}'`);
+  }
 
   const gpu = await getGpu();
   const { gan, info } = loadCheckpoint(gpu, path);
-  const noise = randn(gpu, [flags.n, info.config.model.noiseSize], flags.seed >>> 0, 0);
-  const images = await gan.generate(noise);
-  const { imageSize, channels } = info.config.model;
+  const { imageSize, channels, noiseSize } = info.config.model;
+  // Generated in chunks so that a large grid stays within the device's buffer limits.
+  const plane = channels * imageSize * imageSize;
+  const images = new Float32Array(flags.n * plane);
+  for (let first = 0; first < flags.n; first += SAMPLE_CHUNK) {
+    const count = Math.min(SAMPLE_CHUNK, flags.n - first);
+    const noise = randn(gpu, [count, noiseSize], flags.seed >>> 0, first * noiseSize);
+    images.set(await gan.generate(noise), first * plane);
+    noise.dispose();
+  }
+  gan.dispose();
   writeImageGrid(flags.out, images, {
     count: flags.n,
     channels: channels === 3 ? 3 : 1,
@@ -191,8 +280,6 @@ async function sample(argv: string[]): Promise<void> {
     width: imageSize,
     range: [-1, 1],
   });
-  noise.dispose();
-  gan.dispose();
   console.log(`Wrote ${flags.n} samples from step ${info.step} to ${flags.out}`);
 }
 
@@ -224,8 +311,17 @@ function defaultRunFolder(): string {
   return join('runs', stamp);
 }
 
-function runFolderOf(resume: string): string {
-  return resume.endsWith('.safetensors') ? join(resume, '..') : resume;
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === 'string' &&
+    typeof (error as NodeJS.ErrnoException).syscall === 'string'
+  );
+}
+
+function packageVersion(): string {
+  const packageJson = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -233,13 +329,16 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        await train(rest);
-        break;
+        return await train(rest);
       case 'sample':
         await sample(rest);
         break;
       case 'info':
         await info(rest);
+        break;
+      case '--version':
+      case '-v':
+        console.log(`shadergan ${packageVersion()}`);
         break;
       case undefined:
       case 'help':
@@ -255,6 +354,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof ShaderganError) {
+      process.stderr.write(`shadergan: ${error.message}\n`);
+      return 1;
+    }
+    if (isFileSystemError(error)) {
+      // ENOSPC, EACCES, ENOTDIR and the like: Node's message names the operation and the path.
       process.stderr.write(`shadergan: ${error.message}\n`);
       return 1;
     }

@@ -128,7 +128,11 @@ export class Gpu {
     Object.assign(globalThis, globals);
     let backend: Backend = requested === 'auto' ? 'default' : requested;
     let adapter = await requestAdapter(backend);
-    if (requested === 'auto' && adapter && isSoftwareAdapter(adapter)) {
+    if (requested === 'auto' && !adapter) {
+      adapter = await requestAdapter('opengl').catch(() => null);
+      backend = 'opengl';
+    }
+    if (requested === 'auto' && adapter && backend !== 'opengl' && isSoftwareAdapter(adapter)) {
       const openGl = await requestAdapter('opengl').catch(() => null);
       if (openGl && isSoftwareAdapter(openGl)) {
         adapter = openGl;

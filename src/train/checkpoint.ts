@@ -3,8 +3,7 @@
 // weights [in, out, kh, kw], batch-norm running statistics and num_batches_tracked), Adam's
 // moments behind `optimizer.`, and the config and step counters in the metadata.
 import { CheckpointError } from '../errors.ts';
-import { Gan, type GanConfig } from './gan.ts';
-import { validateModelConfig } from './models.ts';
+import { Gan, type GanConfig, validateGanConfig } from './gan.ts';
 import { readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 
@@ -99,7 +98,7 @@ function parseMetadata(
   let config: GanConfig;
   try {
     config = JSON.parse(metadata.config ?? '') as GanConfig;
-    validateModelConfig(config.model);
+    validateGanConfig(config);
   } catch (error) {
     throw new CheckpointError(`${path} has an unreadable config: ${(error as Error).message}`);
   }

@@ -4,6 +4,7 @@ import { add, backward } from '../autograd/elementwise.ts';
 import { bceWithLogits } from '../autograd/loss.ts';
 import { randn } from '../autograd/random.ts';
 import { asyncScope, noGrad } from '../autograd/tape.ts';
+import { ShaderganError } from '../errors.ts';
 import { Tensor } from '../autograd/tensor.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 import { Adam } from '../nn/adam.ts';
@@ -16,6 +17,7 @@ import {
   type Discriminator,
   type Generator,
   type ModelConfig,
+  validateModelConfig,
 } from './models.ts';
 
 export interface OptimizerConfig {
@@ -36,6 +38,33 @@ export interface StepLosses {
   generator: number;
 }
 
+/** Throws a ShaderganError naming the first setting that cannot train. */
+export function validateGanConfig(config: GanConfig): void {
+  if (typeof config !== 'object' || config === null) throw new ShaderganError('no config');
+  validateModelConfig(config.model);
+  const { lr, beta1, beta2 } = config.optimizer ?? {};
+  if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr)) {
+    throw new ShaderganError(`the learning rate must be a positive number, got ${lr}`);
+  }
+  for (const [name, beta] of [
+    ['beta1', beta1],
+    ['beta2', beta2],
+  ] as const) {
+    if (typeof beta !== 'number' || !(beta >= 0 && beta < 1)) {
+      throw new ShaderganError(`Adam's ${name} must be in [0, 1), got ${beta}`);
+    }
+  }
+  if (!Number.isInteger(config.batchSize) || config.batchSize < 2) {
+    throw new ShaderganError(
+      `the batch size must be an integer of at least 2 (batch norm needs two images), ` +
+        `got ${config.batchSize}`,
+    );
+  }
+  if (!Number.isSafeInteger(config.seed)) {
+    throw new ShaderganError(`the seed must be an integer, got ${config.seed}`);
+  }
+}
+
 // Separate random streams, so changing one use of randomness leaves the others as they were.
 const NOISE_STREAM = 0x6e6f6973;
 const FIXED_NOISE_STREAM = 0x66697865;
@@ -52,6 +81,7 @@ export class Gan {
     readonly gpu: Gpu,
     readonly config: GanConfig,
   ) {
+    validateGanConfig(config);
     this.generator = buildGenerator(gpu, config.model);
     this.discriminator = buildDiscriminator(gpu, config.model);
     initDcgan(this.generator, config.seed);

@@ -19,7 +19,8 @@ import {
 } from '../nn/layers.ts';
 import { Module } from '../nn/module.ts';
 
-export type Architecture = 'dcgan' | 'tf-tutorial';
+export const ARCHITECTURES = ['dcgan', 'tf-tutorial'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
 export const IMAGE_SIZES = [28, 32, 64] as const;
 export type ImageSize = (typeof IMAGE_SIZES)[number];
 
@@ -97,6 +98,10 @@ function describeConfig(config: ModelConfig): string {
 }
 
 export function validateModelConfig(config: ModelConfig): void {
+  if (typeof config !== 'object' || config === null) throw new ShaderganError('no model config');
+  if (!ARCHITECTURES.includes(config.architecture)) {
+    throw new ShaderganError(`architecture must be one of ${ARCHITECTURES.join(', ')}`);
+  }
   if (!IMAGE_SIZES.includes(config.imageSize)) {
     throw new ShaderganError(`image size must be one of ${IMAGE_SIZES.join(', ')}`);
   }
