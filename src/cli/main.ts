@@ -293,7 +293,10 @@ async function info(argv: string[]): Promise<void> {
     : 'chosen automatically';
   console.log(`backend:      ${report.backend} (${chosen})`);
   console.log(`adapter:      ${describeAdapter(gpu)}`);
-  console.log(`features:     ${report.features.join(', ')}`);
+  console.log(`features:     ${report.features.join(', ') || '(none)'}`);
+  if (report.software) {
+    console.log('device:       software (Mesa llvmpipe: shaders run on the CPU cores)');
+  }
   console.log('limits:');
   for (const [name, value] of Object.entries(report.limits)) {
     console.log(`  ${name.padEnd(36)} ${value}`);

@@ -22,6 +22,8 @@ export interface GpuOptions {
 
 export interface AdapterReport {
   backend: Backend;
+  /** True for Mesa's llvmpipe and other devices that run shaders on the CPU. */
+  software: boolean;
   vendor: string;
   architecture: string;
   device: string;
@@ -170,6 +172,7 @@ export class Gpu {
     const info = adapter.info;
     const report: AdapterReport = {
       backend,
+      software: isSoftwareAdapter(adapter),
       vendor: info.vendor,
       architecture: info.architecture,
       device: info.device,
