@@ -36,16 +36,20 @@ if [ ${#wanted[@]} -eq 0 ]; then
 fi
 
 explain() {
-  cat >&2 <<MSG
-setup: cannot install system packages here: $1
-Install these yourself, then run 'npm start' again:
-  - libvulkan1                (the Vulkan loader)
-  - mesa-vulkan-drivers >= 24 (Mesa's lavapipe software Vulkan device; on Debian 12 from
-                               bookworm-backports: apt-get install -t bookworm-backports
-                               mesa-vulkan-drivers) - only needed without a GPU driver
-  - dataset-fashion-mnist     (or put the Fashion-MNIST IDX files in a folder and pass
-                               --data DIR to 'shadergan train')
-MSG
+  echo "setup: cannot install system packages here: $1" >&2
+  echo "Install these yourself, then run 'npm start' again:" >&2
+  for pkg in "${wanted[@]}"; do
+    case "$pkg" in
+      libvulkan1) echo "  - libvulkan1: the Vulkan loader" >&2 ;;
+      mesa-vulkan-drivers)
+        echo "  - mesa-vulkan-drivers, version 24 or newer: Mesa's lavapipe software Vulkan" >&2
+        echo "    device, needed without a GPU driver (Debian 12: apt-get install -t" >&2
+        echo "    bookworm-backports mesa-vulkan-drivers)" >&2 ;;
+      dataset-fashion-mnist)
+        echo "  - dataset-fashion-mnist: the data set; or put Fashion-MNIST's IDX files in a" >&2
+        echo "    folder and pass --data DIR to 'shadergan train'" >&2 ;;
+    esac
+  done
   exit 1
 }
 
