@@ -28,13 +28,13 @@ export interface ModelConfig {
   architecture: Architecture;
   imageSize: ImageSize;
   channels: number;
-  /** Channels of D's first layer and of G's last hidden layer; deeper layers double it. */
+  /** Channels of D's first layer; deeper layers double it (see the README for G). */
   width: number;
   noiseSize: number;
 }
 
-/** Maps noise [N, noiseSize] to images [N, channels, size, size] in [-1, 1]. */
-export class Generator extends Module {
+/** A network whose layers sit in one Sequential named `main`, as in PyTorch's DCGAN. */
+abstract class DcganNetwork extends Module {
   readonly main: Sequential;
 
   constructor(
@@ -42,8 +42,17 @@ export class Generator extends Module {
     layers: Module[],
   ) {
     super();
-    this.main = this.addChild('main', new Sequential(...layers)) as Sequential;
+    this.main = new Sequential(...layers);
+    this.addChild('main', this.main);
   }
+
+  describe(): string {
+    return `${this.constructor.name}(${describeConfig(this.config)})`;
+  }
+}
+
+/** Maps noise [N, noiseSize] to images [N, channels, size, size] in [-1, 1]. */
+export class Generator extends DcganNetwork {
 
   forward(noise: Tensor): Tensor {
     const [batch, noiseSize] = noise.shape;
@@ -56,23 +65,10 @@ export class Generator extends Module {
       this.config.architecture === 'dcgan' ? reshape(noise, [batch, noiseSize, 1, 1]) : noise;
     return this.main.forward(input);
   }
-
-  describe(): string {
-    return `Generator(${describeConfig(this.config)})`;
-  }
 }
 
 /** Maps images to one logit each, [N, 1]; the sigmoid lives in the loss (BCE with logits). */
-export class Discriminator extends Module {
-  readonly main: Sequential;
-
-  constructor(
-    readonly config: ModelConfig,
-    layers: Module[],
-  ) {
-    super();
-    this.main = this.addChild('main', new Sequential(...layers)) as Sequential;
-  }
+export class Discriminator extends DcganNetwork {
 
   forward(images: Tensor): Tensor {
     const { channels, imageSize } = this.config;
@@ -85,10 +81,6 @@ export class Discriminator extends Module {
       );
     }
     return reshape(this.main.forward(images), [batch, 1]);
-  }
-
-  describe(): string {
-    return `Discriminator(${describeConfig(this.config)})`;
   }
 }
 
