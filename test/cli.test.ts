@@ -87,9 +87,14 @@ describe('shadergan CLI', () => {
       .map((line) => JSON.parse(line).step);
     expect(steps).toEqual([1, 2, 3, 4, 5]);
 
+    // A metrics line cut short by a crash is dropped on resume, not fatal.
+    writeFileSync(join(out, 'metrics.jsonl'), '{"step":6,"lo', { flag: 'a' });
+    const afterCrash = shadergan('train', '--resume', out, '--steps', '6');
+    expect(afterCrash.status).toBe(0);
+
     const fewer = shadergan('train', '--resume', out, '--steps', '2');
     expect(fewer.status).toBe(1);
-    expect(fewer.stderr).toContain('already at step 5');
+    expect(fewer.stderr).toContain('already at step 6');
   });
 
   it('refuses to start a new run over an existing one, or beside a live one', () => {
@@ -99,6 +104,13 @@ describe('shadergan CLI', () => {
     const again = shadergan(...args, '--out', out);
     expect(again.status).toBe(1);
     expect(again.stderr).toContain('--resume');
+
+    // Resuming one run must not write into another run's folder either.
+    const other = join(work, 'other');
+    expect(shadergan(...args, '--out', other).status).toBe(0);
+    const crossed = shadergan('train', '--resume', other, '--steps', '2', '--out', out);
+    expect(crossed.status).toBe(1);
+    expect(crossed.stderr).toContain('already holds a training run');
 
     const busy = join(work, 'busy');
     mkdirSync(busy);

@@ -1,7 +1,7 @@
 // The `shadergan` command: train, sample, info. Output is for people: progress, where files
 // went, and one clear line when something is wrong.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 import { randn } from '../autograd/random.ts';
 import { ShaderganError } from '../errors.ts';
@@ -147,6 +147,11 @@ async function train(argv: string[]): Promise<number> {
     return 0;
   }
   const flags = parsed.flags;
+  for (const name of ['resume', 'out', 'data'] as const) {
+    if (flags[name] === '') throw new ShaderganError(`--${name} expects a path, got ''`);
+  }
+  // Recorded in checkpoints, so a resume from another working folder finds the same data.
+  flags.data = resolve(flags.data);
   const given = new Set(
     argv.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')[0]),
   );
@@ -238,6 +243,9 @@ async function train(argv: string[]): Promise<number> {
 
 /** Fails early, before the GPU starts, when the data folder is missing. */
 function checkDataFolder(directory: string): void {
+  if (existsSync(directory) && !statSync(directory).isDirectory()) {
+    throw new ShaderganError(`--data ${directory} is a file; it takes the folder of IDX files`);
+  }
   if (!existsSync(directory)) {
     throw new ShaderganError(
       `the data folder ${directory} does not exist: run 'npm run setup' (installs Debian's ` +
@@ -280,7 +288,9 @@ async function sample(argv: string[]): Promise<void> {
     width: imageSize,
     range: [-1, 1],
   });
-  console.log(`Wrote ${flags.n} samples from step ${info.step} to ${flags.out}`);
+  console.log(
+    `Wrote ${flags.n} sample${flags.n === 1 ? '' : 's'} from step ${info.step} to ${flags.out}`,
+  );
 }
 
 async function info(argv: string[]): Promise<void> {

@@ -6,6 +6,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -25,6 +26,7 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const LOCK_FILE = '.lock';
 const SETTINGS_KEY = 'run.settings';
 const SAMPLE_COUNT = 64;
+const DEFAULT_SETTINGS = { steps: null, epochs: 5, sampleEvery: 100, checkpointEvery: 500 };
 
 /** How a run trains, apart from the model: stored in each checkpoint so --resume can reuse it. */
 export interface RunSettings {
@@ -73,18 +75,19 @@ export function runFolderOf(resume: string): string {
 
 export async function runTraining(options: RunOptions): Promise<RunResult> {
   const { gpu, outDir, start, stream } = options;
-  const releaseFolder = claimRunFolder(outDir, start.kind === 'resume');
+  const resumeFrom = start.kind === 'resume' ? resolveCheckpointPath(start.checkpoint) : null;
+  if (resumeFrom !== null && !(existsSync(resumeFrom) && statSync(resumeFrom).isFile())) {
+    throw new ShaderganError(`--resume: no checkpoint at ${resumeFrom}`);
+  }
+  const releaseFolder = claimRunFolder(outDir, resumeFrom);
   try {
     let gan: Gan;
     let settings: RunSettings;
     if (start.kind === 'resume') {
       const checkpointPath = resolveCheckpointPath(start.checkpoint);
-      if (!existsSync(checkpointPath)) {
-        throw new ShaderganError(`--resume: no checkpoint at ${checkpointPath}`);
-      }
       const loaded = loadCheckpoint(gpu, checkpointPath);
       gan = loaded.gan;
-      settings = { ...storedSettings(loaded.info.extra, checkpointPath), ...start.overrides };
+      settings = mergeSettings(loaded.info.extra, start.overrides, checkpointPath);
       stream.write(`Resuming from ${checkpointPath} at step ${gan.step}\n`);
     } else {
       gan = new Gan(gpu, start.config);
@@ -100,47 +103,87 @@ export async function runTraining(options: RunOptions): Promise<RunResult> {
   }
 }
 
-function storedSettings(metadata: Record<string, string>, path: string): RunSettings {
+/**
+ * The settings a checkpoint recorded, with the ones given again on the command line on top.
+ * Checkpoints written before settings were recorded need --data given again.
+ */
+function mergeSettings(
+  metadata: Record<string, string>,
+  overrides: Partial<RunSettings>,
+  path: string,
+): RunSettings {
+  let stored: Partial<RunSettings> = {};
   try {
-    const settings = JSON.parse(metadata[SETTINGS_KEY] ?? '') as RunSettings;
-    if (typeof settings.dataDir === 'string') return settings;
+    stored = JSON.parse(metadata[SETTINGS_KEY] ?? '{}') as Partial<RunSettings>;
   } catch {
-    // Reported below.
+    throw new ShaderganError(`${path}: its recorded run settings are not valid JSON`);
   }
-  throw new ShaderganError(
-    `${path} does not record how its run was trained (data folder, steps); it was not ` +
-      'written by shadergan train',
-  );
+  const settings = { ...DEFAULT_SETTINGS, ...stored, ...overrides };
+  if (typeof settings.dataDir !== 'string' || settings.dataDir === '') {
+    throw new ShaderganError(`${path} does not record its data folder; give --data DIR`);
+  }
+  const positive = (value: unknown): boolean => Number.isInteger(value) && (value as number) > 0;
+  if (!(settings.steps === null || positive(settings.steps)) || !positive(settings.epochs)) {
+    throw new ShaderganError(`${path}: its recorded step count is not a positive integer`);
+  }
+  if (!positive(settings.sampleEvery) || !positive(settings.checkpointEvery)) {
+    throw new ShaderganError(`${path}: its recorded sample or checkpoint interval is invalid`);
+  }
+  return settings as RunSettings;
 }
 
 /**
  * Makes `outDir` this process's run folder: refuses a folder another live run holds (a lock
- * file with its pid) and, unless resuming, one that already holds a run. Returns the release.
+ * file with its pid) and one that holds a run other than the one being resumed. Returns the
+ * release.
  */
-function claimRunFolder(outDir: string, resuming: boolean): () => void {
+function claimRunFolder(outDir: string, resumeFrom: string | null): () => void {
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) {
     throw new ShaderganError(`--out ${outDir} is a file, not a folder`);
   }
-  mkdirSync(join(outDir, 'samples'), { recursive: true });
-  const lockPath = join(outDir, LOCK_FILE);
-  if (existsSync(lockPath)) {
-    const pid = Number(readFileSync(lockPath, 'utf8'));
-    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
-      throw new ShaderganError(`another shadergan run (pid ${pid}) is writing to ${outDir}`);
-    }
-  }
-  if (!resuming && existsSync(join(outDir, CHECKPOINT_FILE))) {
+  const existing = join(outDir, CHECKPOINT_FILE);
+  if (existsSync(existing) && (resumeFrom === null || !samePath(existing, resumeFrom))) {
     throw new ShaderganError(
-      `${outDir} already holds a training run; continue it with ` +
+      `${outDir} already holds a training run; continue that one with ` +
         `'npx shadergan train --resume ${outDir}', or choose another --out`,
     );
   }
-  writeFileSync(lockPath, String(process.pid));
+  mkdirSync(join(outDir, 'samples'), { recursive: true });
+  const lockPath = join(outDir, LOCK_FILE);
+  takeLock(lockPath, outDir);
+
   // Only the lock holder writes here, so temporary files left by a killed run are stale.
-  for (const name of readdirSync(outDir)) {
-    if (name.includes('.tmp-')) rmSync(join(outDir, name), { force: true });
+  for (const folder of [outDir, join(outDir, 'samples')]) {
+    for (const name of readdirSync(folder)) {
+      if (name.includes('.tmp-')) rmSync(join(folder, name), { force: true });
+    }
   }
   return () => rmSync(lockPath, { force: true });
+}
+
+/** Creates the lock file exclusively; a lock whose process is gone is taken over. */
+function takeLock(lockPath: string, outDir: string): void {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number(readFileSync(lockPath, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new ShaderganError(
+        `another shadergan run (pid ${pid}) is writing to ${outDir}; if no such run is ` +
+          `going on, delete ${lockPath}`,
+      );
+    }
+    rmSync(lockPath, { force: true });
+  }
+  throw new ShaderganError(`another shadergan run is starting in ${outDir}`);
+}
+
+function samePath(a: string, b: string): boolean {
+  return realpathSync(a) === realpathSync(b);
 }
 
 function isAlive(pid: number): boolean {
@@ -157,7 +200,13 @@ function truncateMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
   const kept = readFileSync(path, 'utf8')
     .split('\n')
-    .filter((line) => line.trim() !== '' && (JSON.parse(line) as { step: number }).step <= step);
+    .filter((line) => {
+      try {
+        return (JSON.parse(line) as { step: number }).step <= step;
+      } catch {
+        return false; // a line cut short by a crash or a full disk
+      }
+    });
   writeFileAtomic(path, [Buffer.from(kept.map((line) => `${line}\n`).join(''))]);
 }
 
