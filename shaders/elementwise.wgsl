@@ -5,7 +5,7 @@ struct Params {
   count: u32,
   // affine: the factor; leaky_relu: the negative slope; fill: the value.
   alpha: f32,
-  // affine: the shift; axpby: the factor of b.
+  // affine: the shift.
   beta: f32,
 }
 
@@ -25,14 +25,6 @@ fn add(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups
   let index = flatIndex(id, groups);
   if (index >= params.count) { return; }
   out[index] = a[index] + b[index];
-}
-
-// out = alpha * a + beta * b
-@compute @workgroup_size(64)
-fn axpby(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let index = flatIndex(id, groups);
-  if (index >= params.count) { return; }
-  out[index] = params.alpha * a[index] + params.beta * b[index];
 }
 
 @compute @workgroup_size(64)

@@ -12,6 +12,7 @@ import { writeImageGrid } from '../train/image-grid.ts';
 import { IMAGE_SIZES, type Architecture, type ImageSize } from '../train/models.ts';
 import { validateGanConfig, type GanConfig } from '../train/gan.ts';
 import {
+  DEFAULT_RUN_SETTINGS,
   resolveCheckpointPath,
   runFolderOf,
   runTraining,
@@ -33,7 +34,12 @@ const trainSpec = {
       placeholder: 'DIR',
       help: 'folder with train-images-idx3-ubyte[.gz] (and labels)',
     },
-    epochs: { type: 'int', default: 5, min: 1, help: 'passes over the training set' },
+    epochs: {
+      type: 'int',
+      default: DEFAULT_RUN_SETTINGS.epochs,
+      min: 1,
+      help: 'passes over the training set',
+    },
     steps: { type: 'int', min: 1, placeholder: 'N', help: 'total steps; overrides --epochs' },
     batch: { type: 'int', default: 64, min: 2, help: 'images per step' },
     lr: { type: 'float', default: 2e-4, help: 'Adam learning rate (both nets)' },
@@ -60,8 +66,18 @@ const trainSpec = {
       help: "architecture: Radford's DCGAN, or TensorFlow's DCGAN tutorial model (28x28)",
     },
     out: { type: 'string', placeholder: 'DIR', help: 'run folder (default runs/<date-time>)' },
-    'sample-every': { type: 'int', default: 100, min: 1, help: 'steps between sample grids' },
-    'checkpoint-every': { type: 'int', default: 500, min: 1, help: 'steps between checkpoints' },
+    'sample-every': {
+      type: 'int',
+      default: DEFAULT_RUN_SETTINGS.sampleEvery,
+      min: 1,
+      help: 'steps between sample grids',
+    },
+    'checkpoint-every': {
+      type: 'int',
+      default: DEFAULT_RUN_SETTINGS.checkpointEvery,
+      min: 1,
+      help: 'steps between checkpoints',
+    },
     resume: {
       type: 'string',
       placeholder: 'PATH',

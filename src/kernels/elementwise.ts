@@ -41,19 +41,6 @@ export function binary(
   run(gpu, { entry: op, a, b, out, count, label: `[${count}]` });
 }
 
-/** out = alpha * a + beta * b */
-export function axpby(
-  gpu: Gpu,
-  alpha: number,
-  a: PooledBuffer,
-  beta: number,
-  b: PooledBuffer,
-  out: PooledBuffer,
-  count: number,
-): void {
-  run(gpu, { entry: 'axpby', a, b, out, count, alpha, beta, label: `[${count}]` });
-}
-
 /** `alpha` is the factor of affine and the negative slope of leaky_relu; `beta` the shift. */
 export function unary(
   gpu: Gpu,

@@ -191,7 +191,7 @@ export class Gpu {
    * Times each dispatch with timestamp queries from now on (each then runs in a pass of its
    * own, which costs a little). Returns false when the adapter has no timestamp queries.
    */
-  enableProfiling(onTime: ((time: KernelTime) => void) | null = null): boolean {
+  enableProfiling(onTime: (time: KernelTime) => void): boolean {
     if (!this.hasTimestamps) return false;
     this.endPass();
     this.profiler ??= new Profiler(this.device, onTime);

@@ -7,13 +7,6 @@ export interface KernelTime {
   milliseconds: number;
 }
 
-export interface ProfileRow {
-  kernel: string;
-  calls: number;
-  totalMs: number;
-  meanMs: number;
-}
-
 const QUERY_CAPACITY = 4096;
 
 interface PendingBatch {
@@ -26,12 +19,11 @@ export class Profiler {
   private readonly resolveBuffer: GPUBuffer;
   private labels: string[] = [];
   private pending: PendingBatch[] = [];
-  private readonly totals = new Map<string, { calls: number; totalMs: number }>();
 
   constructor(
     private readonly device: GPUDevice,
     /** Called with each timed dispatch, e.g. to print it. */
-    private readonly onTime: ((time: KernelTime) => void) | null,
+    private readonly onTime: (time: KernelTime) => void,
   ) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY });
     this.resolveBuffer = device.createBuffer({
@@ -81,42 +73,10 @@ export class Profiler {
       labels.forEach((label, index) => {
         const nanoseconds = Number(stamps[2 * index + 1] - stamps[2 * index]);
         const milliseconds = nanoseconds / 1e6;
-        const total = this.totals.get(label) ?? { calls: 0, totalMs: 0 };
-        total.calls += 1;
-        total.totalMs += milliseconds;
-        this.totals.set(label, total);
-        this.onTime?.({ label, milliseconds });
+        this.onTime({ label, milliseconds });
       });
       staging.unmap();
       staging.destroy();
     }
   }
-
-  /** Totals per label, slowest first. */
-  table(): ProfileRow[] {
-    return [...this.totals]
-      .map(([kernel, { calls, totalMs }]) => ({ kernel, calls, totalMs, meanMs: totalMs / calls }))
-      .sort((a, b) => b.totalMs - a.totalMs);
-  }
-
-  reset(): void {
-    this.totals.clear();
-  }
-}
-
-/** The profile as an aligned text table for people. */
-export function formatProfile(rows: readonly ProfileRow[]): string {
-  const total = rows.reduce((sum, row) => sum + row.totalMs, 0);
-  const width = Math.max(6, ...rows.map((row) => row.kernel.length));
-  const lines = [
-    `${'kernel'.padEnd(width)}  calls   total ms   mean ms   share`,
-    ...rows.map(
-      (row) =>
-        `${row.kernel.padEnd(width)}  ${String(row.calls).padStart(5)}  ` +
-        `${row.totalMs.toFixed(2).padStart(9)}  ${row.meanMs.toFixed(3).padStart(8)}  ` +
-        `${((100 * row.totalMs) / (total || 1)).toFixed(1).padStart(5)}%`,
-    ),
-    `${'total'.padEnd(width)}  ${' '.repeat(5)}  ${total.toFixed(2).padStart(9)}`,
-  ];
-  return lines.join('\n');
 }

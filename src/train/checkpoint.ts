@@ -44,12 +44,6 @@ export async function saveCheckpoint(
   });
 }
 
-/** Reads a checkpoint's metadata without building a model. */
-export function readCheckpointInfo(path: string): CheckpointInfo {
-  const file = readSafetensors(path);
-  return { ...parseMetadata(path, file.metadata), extra: file.metadata };
-}
-
 /** Rebuilds the models and optimizers from a checkpoint, ready to continue training. */
 export function loadCheckpoint(gpu: Gpu, path: string): { gan: Gan; info: CheckpointInfo } {
   const file = readSafetensors(path);

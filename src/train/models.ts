@@ -53,7 +53,6 @@ abstract class DcganNetwork extends Module {
 
 /** Maps noise [N, noiseSize] to images [N, channels, size, size] in [-1, 1]. */
 export class Generator extends DcganNetwork {
-
   forward(noise: Tensor): Tensor {
     const [batch, noiseSize] = noise.shape;
     if (noise.shape.length !== 2 || noiseSize !== this.config.noiseSize) {
@@ -69,7 +68,6 @@ export class Generator extends DcganNetwork {
 
 /** Maps images to one logit each, [N, 1]; the sigmoid lives in the loss (BCE with logits). */
 export class Discriminator extends DcganNetwork {
-
   forward(images: Tensor): Tensor {
     const { channels, imageSize } = this.config;
     const [batch] = images.shape;

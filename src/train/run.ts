@@ -26,7 +26,13 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const LOCK_FILE = '.lock';
 const SETTINGS_KEY = 'run.settings';
 const SAMPLE_COUNT = 64;
-const DEFAULT_SETTINGS = { steps: null, epochs: 5, sampleEvery: 100, checkpointEvery: 500 };
+/** Used for what neither the command line nor an older checkpoint gives. */
+export const DEFAULT_RUN_SETTINGS = {
+  steps: null,
+  epochs: 5,
+  sampleEvery: 100,
+  checkpointEvery: 500,
+} as const;
 
 /** How a run trains, apart from the model: stored in each checkpoint so --resume can reuse it. */
 export interface RunSettings {
@@ -118,7 +124,7 @@ function mergeSettings(
   } catch {
     throw new ShaderganError(`${path}: its recorded run settings are not valid JSON`);
   }
-  const settings = { ...DEFAULT_SETTINGS, ...stored, ...overrides };
+  const settings = { ...DEFAULT_RUN_SETTINGS, ...stored, ...overrides };
   if (typeof settings.dataDir !== 'string' || settings.dataDir === '') {
     throw new ShaderganError(`${path} does not record its data folder; give --data DIR`);
   }
