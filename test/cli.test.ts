@@ -1,6 +1,13 @@
 // The CLI end to end, as a user runs it, on a tiny IDX fixture made here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,10 +18,25 @@ import { writeIdx } from '../src/train/idx.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'shadergan.js');
 
-function shadergan(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function shadergan(...args: string[]): CliResult {
+  return shaderganWith({}, ...args);
+}
+
+/** Runs the CLI in `cwd` with `env` added to this process's environment. */
+function shaderganWith(
+  options: { cwd?: string; env?: Record<string, string> },
+  ...args: string[]
+): CliResult {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' },
+    cwd: options.cwd,
+    env: { ...process.env, XDG_RUNTIME_DIR: '/tmp', ...options.env },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -191,6 +213,83 @@ describe('shadergan CLI', () => {
       expect(result.stdout).toContain(`shadergan ${command}`);
     }
     expect(shadergan('--help').stdout).toContain('Commands:');
+  });
+
+  it('profiles training steps into a per-kernel table without a run folder', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'shadergan-cli-profile-'));
+    const small = ['--data', data, '--batch', '8', '--width', '4'];
+    // Unset, SHADERGAN_BACKEND is auto, which must pick a backend with timestamp queries.
+    const env = { SHADERGAN_BACKEND: 'auto' };
+    const result = shaderganWith(
+      { cwd, env },
+      'train',
+      '--profile',
+      '--profile-steps',
+      '2',
+      ...small,
+    );
+    expect(result.stderr).not.toContain('    at ');
+    expect(result.status).toBe(0);
+    const row = (name: string): RegExp =>
+      new RegExp(`^\\s+\\d+\\.\\d{3}\\s+\\d+\\.\\d%\\s+\\d+\\.\\d%\\s+[\\d.]+\\s+${name} `, 'm');
+    expect(result.stdout).toMatch(row('matmul'));
+    expect(result.stdout).toMatch(row('im2col'));
+    expect(result.stdout).toContain('mean of 2 steps after 1 warm-up step');
+    expect(result.stdout).toMatch(/matmul\.wgsl:matmul$/m);
+    expect(result.stdout).toMatch(/GPU time [\d.]+ ms\/step .*; wall clock [\d.]+ ms\/step/);
+    expect(result.stdout).toMatch(/^adapter: .*\(vulkan backend\)$/m);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('profiles without timestamp queries: says how to get them, still gives the wall clock', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'shadergan-cli-profile-gl-'));
+    const env = { SHADERGAN_BACKEND: 'opengl' };
+    const args = [
+      '--profile',
+      '--profile-steps',
+      '1',
+      '--data',
+      data,
+      '--batch',
+      '8',
+      '--width',
+      '4',
+    ];
+    const result = shaderganWith({ cwd, env }, 'train', ...args);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(
+      /^shadergan: note: per-kernel GPU times need timestamp queries.*SHADERGAN_BACKEND=vulkan/m,
+    );
+    expect(result.stdout).toMatch(/wall clock [\d.]+ ms\/step/);
+    expect(result.stdout).toContain('(opengl backend)');
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('rejects flags that make no sense with --profile, in one line', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'shadergan-cli-profile-flags-'));
+    const resumed = shaderganWith({ cwd }, 'train', '--profile', '--resume', join(work, 'run'));
+    expect(resumed.status).toBe(1);
+    expect(resumed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(resumed.stderr).toContain('--resume');
+    const out = shaderganWith({ cwd }, 'train', '--profile', '--out', 'somewhere', '--steps', '3');
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain('--out, --steps');
+    const alone = shaderganWith({ cwd }, 'train', '--profile-steps', '3');
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toContain('--profile');
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(shadergan('train', '--help').stdout).toContain('--profile-steps N');
+  });
+
+  it('prints the kernel time table at exit with SHADERGAN_PROFILE=1', () => {
+    const env = { SHADERGAN_PROFILE: '1', SHADERGAN_BACKEND: 'auto' };
+    const out = join(work, 'profiled');
+    const args = ['--data', data, '--steps', '1', '--batch', '8', '--width', '4', '--out', out];
+    const result = shaderganWith({ env }, 'train', ...args);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('GPU time by op (SHADERGAN_PROFILE)');
+    expect(result.stderr).toMatch(/matmul\.wgsl:matmul$/m);
+    expect(result.stderr).toMatch(/^adapter: .*\(vulkan backend\)$/m);
   });
 
   it('reports the adapter', () => {

@@ -6,11 +6,18 @@ import { join, resolve } from 'node:path';
 import { randn } from '../autograd/random.ts';
 import { ShaderganError } from '../errors.ts';
 import { getGpu, type Gpu } from '../kernels/gpu.ts';
+import {
+  formatProfile,
+  missingTimestampsMessage,
+  OpTimes,
+  summarizeProfile,
+} from '../kernels/profiler.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
+import { ImageDataset } from '../train/data.ts';
 import { DEFAULT_DATA_DIR } from '../train/idx.ts';
 import { writeImageGrid } from '../train/image-grid.ts';
 import { IMAGE_SIZES, type Architecture, type ImageSize } from '../train/models.ts';
-import { validateGanConfig, type GanConfig } from '../train/gan.ts';
+import { Gan, validateGanConfig, type GanConfig } from '../train/gan.ts';
 import {
   DEFAULT_RUN_SETTINGS,
   resolveCheckpointPath,
@@ -19,14 +26,15 @@ import {
   type RunSettings,
   type RunStart,
 } from '../train/run.ts';
-import { formatHelp, parseFlags, type CommandSpec } from './args.ts';
+import { formatHelp, parseFlags, type CommandSpec, type ParsedFlags } from './args.ts';
 
 const trainSpec = {
   name: 'train',
   summary:
     'Train a DCGAN on Fashion-MNIST (or any MNIST-format IDX files). Writes sample grids,\n' +
     'checkpoints and metrics under the run folder; Ctrl-C saves a checkpoint and stops,\n' +
-    '--resume continues exactly where it left off.',
+    '--resume continues exactly where it left off. --profile instead times each GPU kernel\n' +
+    'over a few steps of the same model and prints a table; it writes no files.',
   flags: {
     data: {
       type: 'string',
@@ -83,12 +91,26 @@ const trainSpec = {
       placeholder: 'PATH',
       help: 'continue from a checkpoint file or a run folder; its config wins',
     },
+    profile: {
+      type: 'bool',
+      help:
+        'print the GPU time of each kernel per training step (timestamp queries) instead of ' +
+        'training; creates no run folder',
+    },
+    'profile-steps': {
+      type: 'int',
+      default: 5,
+      min: 1,
+      placeholder: 'N',
+      help: 'steps --profile times, after one untimed warm-up step',
+    },
   },
   examples: [
     'shadergan train                         # Fashion-MNIST, 28x28, into runs/<date-time>/',
     'shadergan train --steps 2000 --out runs/short',
     'shadergan train --resume runs/short --steps 4000',
     'shadergan train --image-size 32 --width 64',
+    'shadergan train --profile               # GPU time per kernel; writes no files',
   ],
 } satisfies CommandSpec;
 
@@ -140,6 +162,7 @@ function mainHelp(): string {
     '                                            or OpenGL when the device is software llvmpipe',
     '  SHADERGAN_DEBUG=kernels                   print every kernel dispatch',
     '  SHADERGAN_DEBUG=wgsl                      print every shader as it is compiled',
+    '  SHADERGAN_PROFILE=1                       print a per-kernel GPU time table at exit',
   ].join('\n');
 }
 
@@ -156,6 +179,11 @@ const CONFIG_FLAGS = [
   'model',
 ];
 
+/** Flags about a run folder or a run's length, which --profile has neither of. */
+const NOT_WITH_PROFILE = ['resume', 'out', 'steps', 'epochs', 'sample-every', 'checkpoint-every'];
+
+type TrainFlags = ParsedFlags<typeof trainSpec>;
+
 async function train(argv: string[]): Promise<number> {
   const parsed = parseFlags(trainSpec, argv);
   if (parsed.helpRequested) {
@@ -171,6 +199,19 @@ async function train(argv: string[]): Promise<number> {
   const given = new Set(
     argv.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')[0]),
   );
+  if (flags.profile) {
+    const clashing = NOT_WITH_PROFILE.filter((name) => given.has(name));
+    if (clashing.length > 0) {
+      throw new ShaderganError(
+        `--profile writes no run folder and times --profile-steps steps; drop ` +
+          clashing.map((name) => `--${name}`).join(', '),
+      );
+    }
+    return profileTraining(flags);
+  }
+  if (given.has('profile-steps')) {
+    throw new ShaderganError('--profile-steps only applies with --profile');
+  }
 
   let start: RunStart;
   if (flags.resume) {
@@ -192,20 +233,8 @@ async function train(argv: string[]): Promise<number> {
     if (given.has('checkpoint-every')) overrides.checkpointEvery = flags['checkpoint-every'];
     start = { kind: 'resume', checkpoint: flags.resume, overrides };
   } else {
-    const config: GanConfig = {
-      model: {
-        architecture: flags.model as Architecture,
-        imageSize: flags['image-size'] as ImageSize,
-        channels: 1,
-        width: flags.width,
-        noiseSize: flags.noise,
-      },
-      optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
-      batchSize: flags.batch,
-      seed: flags.seed,
-    };
     // Wrong settings are reported before the GPU starts or any file is written.
-    validateGanConfig(config);
+    const config = ganConfigOf(flags);
     const settings: RunSettings = {
       dataDir: flags.data,
       steps: flags.steps ?? null,
@@ -255,6 +284,81 @@ async function train(argv: string[]): Promise<number> {
   );
   // An interrupted run exits as an interrupted process would, so scripts can tell.
   return result.stoppedEarly ? 130 : 0;
+}
+
+/** The model and optimizer that the train flags ask for, validated. */
+function ganConfigOf(flags: TrainFlags): GanConfig {
+  const config: GanConfig = {
+    model: {
+      architecture: flags.model as Architecture,
+      imageSize: flags['image-size'] as ImageSize,
+      channels: 1,
+      width: flags.width,
+      noiseSize: flags.noise,
+    },
+    optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
+    batchSize: flags.batch,
+    seed: flags.seed,
+  };
+  validateGanConfig(config);
+  return config;
+}
+
+/**
+ * `train --profile`: the model, optimizer and batches of a new run with the same flags, one
+ * untimed step to compile shaders and fill the buffer pool, then the timed steps. Nothing
+ * is written to disk.
+ */
+async function profileTraining(flags: TrainFlags): Promise<number> {
+  const config = ganConfigOf(flags);
+  checkDataFolder(flags.data);
+  const steps = flags['profile-steps'];
+  const gpu = await getGpu({ timestamps: true });
+  const data = ImageDataset.load(flags.data, config.model.imageSize);
+  const batchFor = (step: number): Float32Array =>
+    data.batch(step, config.batchSize, config.seed, config.model.channels);
+
+  const gan = new Gan(gpu, config);
+  try {
+    process.stderr.write(
+      `shadergan: profiling ${steps} training step${steps === 1 ? '' : 's'} ` +
+        `on ${describeAdapter(gpu)}\n`,
+    );
+    await gan.trainStep(batchFor(gan.step));
+
+    const times = new OpTimes();
+    const timed = gpu.enableProfiling((time) => times.add(time));
+    const started = performance.now();
+    for (let step = 0; step < steps; step += 1) await gan.trainStep(batchFor(gan.step));
+    const wallMilliseconds = (performance.now() - started) / steps;
+    await gpu.sync();
+
+    const { model, batchSize } = config;
+    const what =
+      `${model.architecture} ${model.imageSize}x${model.imageSize}, width ${model.width}, ` +
+      `batch ${batchSize}`;
+    if (!timed) {
+      process.stderr.write(`shadergan: note: ${missingTimestampsMessage(gpu.report.backend)}\n`);
+      console.log(
+        `Training step (${what}): wall clock ${wallMilliseconds.toFixed(3)} ms/step, ` +
+          `mean of ${steps} after 1 warm-up step\nadapter: ${describeAdapter(gpu)}`,
+      );
+      return 0;
+    }
+    const title =
+      `GPU time per training step by op (${what}): mean of ${steps} ` +
+      `step${steps === 1 ? '' : 's'} after 1 warm-up step`;
+    process.stdout.write(
+      formatProfile(summarizeProfile(times.ops(), steps), {
+        title,
+        wallMilliseconds,
+        adapter: describeAdapter(gpu),
+      }),
+    );
+    return 0;
+  } finally {
+    gan.dispose();
+  }
 }
 
 /** Fails early, before the GPU starts, when the data folder is missing. */

@@ -3,7 +3,13 @@
 import { create, globals } from 'webgpu';
 
 import { GpuError } from '../errors.ts';
-import { Profiler, type KernelTime } from './profiler.ts';
+import {
+  formatKernelProfile,
+  missingTimestampsMessage,
+  processProfile,
+  Profiler,
+  type KernelTime,
+} from './profiler.ts';
 
 // Sleeping for all of the expected wait would oversleep whenever a step runs a little faster.
 const SLEEP_SHARE_OF_WAIT = 0.85;
@@ -188,27 +194,29 @@ export class Gpu {
   }
 
   /**
-   * Times each dispatch with timestamp queries from now on (each then runs in a pass of its
-   * own, which costs a little). Returns false when the adapter has no timestamp queries.
+   * Times each dispatch with timestamp queries from now on and hands each time to `onTime`
+   * (each dispatch then runs in a pass of its own, which costs a little). Returns false when
+   * the adapter has no timestamp queries.
    */
   enableProfiling(onTime: (time: KernelTime) => void): boolean {
     if (!this.hasTimestamps) return false;
     this.endPass();
-    this.profiler ??= new Profiler(this.device, onTime);
+    this.profiler ??= new Profiler(this.device);
+    this.profiler.listen(onTime);
     return true;
   }
 
-  /** The compute pass that the next dispatch goes into. */
-  computePass(opLabel: string): GPUComputePassEncoder {
+  /** The compute pass that the next dispatch of `kernel` ('file:entry') goes into. */
+  computePass(kernel: string, opLabel: string): GPUComputePassEncoder {
     this.throwIfBroken();
-    this.recentOps.push(opLabel);
+    this.recentOps.push(`${kernel} ${opLabel}`);
     if (this.recentOps.length > 64) this.recentOps.shift();
     this.dispatchCount += 1;
     if (this.profiler) {
       if (this.profiler.full) this.flush();
       this.endPass();
       this.encoder ??= this.device.createCommandEncoder();
-      this.pass = this.profiler.beginPass(this.encoder, opLabel);
+      this.pass = this.profiler.beginPass(this.encoder, kernel, opLabel);
       return this.pass;
     }
     this.encoder ??= this.device.createCommandEncoder();
@@ -355,21 +363,59 @@ function isSoftwareAdapter(adapter: GPUAdapter): boolean {
 
 let shared: Promise<Gpu> | null = null;
 
-/** The process-wide device, opened on first use. SHADERGAN_BACKEND picks the Dawn backend. */
-export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
+export interface SharedGpuOptions extends GpuOptions {
+  /** Prefer a backend with timestamp queries when the backend is chosen automatically. */
+  timestamps?: boolean;
+}
+
+/**
+ * The process-wide device, opened on first use; the first caller's options win.
+ * SHADERGAN_BACKEND picks the Dawn backend, SHADERGAN_PROFILE=1 sums every dispatch's GPU
+ * time and prints the table to stderr when the process exits.
+ */
+export function getGpu(options: SharedGpuOptions = {}): Promise<Gpu> {
   let backend = options.backend ?? backendFromEnvironment();
-  // Per-kernel times need timestamp queries, which Dawn's OpenGL backend lacks.
-  if (backend === 'auto' && debugSwitch('kernels')) backend = 'default';
+  const profile = profileSwitch();
+  // Per-kernel times need timestamp queries, which Dawn's OpenGL backend lacks; on Linux,
+  // naming Vulkan (Dawn's default there) also makes the adapter report say which it is.
+  const timestamps = options.timestamps === true || profile || debugSwitch('kernels');
+  if (backend === 'auto' && timestamps) {
+    backend = process.platform === 'linux' ? 'vulkan' : 'default';
+  }
   shared ??= Gpu.open({ backend }).then((gpu) => {
     // SHADERGAN_DEBUG=kernels prints every dispatch; with timestamp queries, with its GPU time.
     if (debugSwitch('kernels')) {
-      gpu.enableProfiling(({ label, milliseconds }) => {
-        process.stderr.write(`[shadergan] ${milliseconds.toFixed(3).padStart(9)} ms  ${label}\n`);
+      gpu.enableProfiling(({ kernel, label, milliseconds }) => {
+        process.stderr.write(
+          `[shadergan] ${milliseconds.toFixed(3).padStart(9)} ms  ${kernel} ${label}\n`,
+        );
       });
     }
+    if (profile) profileProcess(gpu);
     return gpu;
   });
   return shared;
+}
+
+function profileProcess(gpu: Gpu): void {
+  if (!gpu.enableProfiling((time) => processProfile.add(time))) {
+    process.stderr.write(
+      `[shadergan] SHADERGAN_PROFILE: ${missingTimestampsMessage(gpu.report.backend)}\n`,
+    );
+    return;
+  }
+  const { description, device } = gpu.report;
+  const adapter = `${description || device || 'unknown adapter'} (${gpu.report.backend} backend)`;
+  // An exit handler cannot await: it prints what earlier read-backs already brought to the CPU.
+  process.once('exit', () => {
+    process.stderr.write(formatKernelProfile({ adapter }));
+  });
+}
+
+/** Whether SHADERGAN_PROFILE asks for the per-kernel time table at exit (1, true or yes). */
+function profileSwitch(): boolean {
+  const value = (process.env.SHADERGAN_PROFILE ?? '').trim().toLowerCase();
+  return value === '1' || value === 'true' || value === 'yes';
 }
 
 /** Whether SHADERGAN_DEBUG (a comma-separated list) names `name`, or is 1 or all. */

@@ -162,7 +162,7 @@ export class Kernel {
     if (x === 0 || y === 0 || z === 0) return;
 
     const bindGroup = this.bindGroup(call);
-    const pass = this.gpu.computePass(`${this.name} ${call.label}`);
+    const pass = this.gpu.computePass(this.name, call.label);
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);

@@ -92,7 +92,7 @@ export class Gan {
   }
 
   /** Noise for training step `step`: a pure function of the seed and the step. */
-  private noiseFor(step: number, count: number): Tensor {
+  noiseFor(step: number, count: number): Tensor {
     const { noiseSize } = this.config.model;
     const offset = (step * count * noiseSize) >>> 0;
     return randn(this.gpu, [count, noiseSize], (this.config.seed ^ NOISE_STREAM) >>> 0, offset);
