@@ -24,6 +24,7 @@ export const OP_TOLERANCE = 1e-3;
 export const LOSS_TOLERANCE = 1e-3;
 /** Slow engines (tfjs-cpu training) take fewer samples so that a run ends in minutes. */
 const SECONDS_PER_ENGINE_AND_CASE = 60;
+const SLOW_RUN_SECONDS = 10;
 
 export const MODELS: Record<string, { name: string; model: ModelConfig }> = {
   default: {
@@ -61,9 +62,27 @@ async function activate(tfjs: TfEngine | null, engine: Engine): Promise<void> {
   if (engine !== 'shadergan') await tfjs!.tf.setBackend(TFJS_BACKEND[engine]);
 }
 
+/**
+ * Timed samples an engine can afford; 0 for one so slow (tfjs-cpu training) that its
+ * cross-check run, which compiles nothing, serves as its only sample.
+ */
 function sampleCount(settings: Settings, secondsPerRun: number): number {
+  if (secondsPerRun > SECONDS_PER_ENGINE_AND_CASE) return 0;
   const affordable = Math.floor(SECONDS_PER_ENGINE_AND_CASE / Math.max(secondsPerRun, 1e-3));
-  return Math.max(Math.min(settings.samples, 2), Math.min(settings.samples, affordable));
+  return Math.max(1, Math.min(settings.samples, affordable));
+}
+
+/**
+ * Warm-up runs absorb shader compilation and pool growth; an engine whose first run took
+ * longer than SLOW_RUN_SECONDS has nothing comparable left to absorb and skips them.
+ */
+function warmupRuns(settings: Settings, engine: Engine, firstSeconds: Map<Engine, number>): number {
+  const seconds = firstSeconds.get(engine)!;
+  const runs = seconds > SLOW_RUN_SECONDS ? 0 : settings.warmup;
+  const samples = sampleCount(settings, seconds);
+  const plan = samples === 0 ? 'it is the only sample' : `${runs} warm-up, ${samples} timed`;
+  process.stderr.write(`  ${engine}: first run ${seconds.toFixed(2)} s; ${plan}\n`);
+  return runs;
 }
 
 /**
@@ -76,6 +95,7 @@ async function interleavedSamples(
   settings: Settings,
   samplers: Map<Engine, () => Promise<number>>,
   firstSeconds: Map<Engine, number>,
+  firstSamples: Map<Engine, number>,
 ): Promise<Map<Engine, number[]>> {
   const counts = new Map(
     [...samplers.keys()].map((engine) => [
@@ -83,7 +103,12 @@ async function interleavedSamples(
       sampleCount(settings, firstSeconds.get(engine)!),
     ]),
   );
-  const samples = new Map([...samplers.keys()].map((engine) => [engine, [] as number[]]));
+  const samples = new Map(
+    [...samplers.keys()].map((engine) => [
+      engine,
+      counts.get(engine) === 0 ? [firstSamples.get(engine)!] : [],
+    ]),
+  );
   const rounds = Math.max(0, ...counts.values());
   for (let round = 0; round < rounds; round += 1) {
     for (const [engine, sample] of samplers) {
@@ -114,6 +139,7 @@ export async function benchOp(
   const runners = new Map<Engine, Runner>();
   let reference: Float32Array[] = [];
   const firstRun = new Map<Engine, number>();
+  const firstSample = new Map<Engine, number>();
 
   for (const engine of OP_ENGINES) {
     if (!settings.engines.includes(engine)) continue;
@@ -138,7 +164,9 @@ export async function benchOp(
           ? opCase.shadergan(gpu)
           : opCase.tfjs(tfjs!.tf, TFJS_BACKEND[engine]);
       runners.set(engine, runner);
-      firstRun.set(engine, (await timeRun(runner)) / 1000);
+      const milliseconds = await timeRun(runner);
+      firstRun.set(engine, milliseconds / 1000);
+      firstSample.set(engine, milliseconds);
       const outputs = await runner.outputs();
       let difference: number | null = null;
       if (engine === 'shadergan') reference = outputs;
@@ -147,7 +175,8 @@ export async function benchOp(
           ...outputs.map((output, i) => relativeDifference(reference[i], output)),
         );
       cells[engine] = { status: 'ok', summary: summarise([0]), difference };
-      for (let i = 0; i < settings.warmup; i += 1) await timeRun(runner);
+      const warmups = warmupRuns(settings, engine, firstRun);
+      for (let i = 0; i < warmups; i += 1) await timeRun(runner);
     } catch (error) {
       if (engine === 'shadergan') throw error;
       cells[engine] = { status: 'error', reason: errorText(error) };
@@ -157,7 +186,7 @@ export async function benchOp(
   }
 
   const samplers = new Map([...runners].map(([engine, runner]) => [engine, () => timeRun(runner)]));
-  const times = await interleavedSamples(tfjs, settings, samplers, firstRun);
+  const times = await interleavedSamples(tfjs, settings, samplers, firstRun, firstSample);
   for (const [engine, runner] of runners) {
     const cell = cells[engine];
     if (cell.status === 'ok') cell.summary = summarise(times.get(engine)!);
@@ -246,18 +275,22 @@ export async function benchTraining(
   ]);
 
   const firstStep = new Map<Engine, number>();
+  const firstSample = new Map<Engine, number>();
   let reference: [number, number] = [0, 0];
   for (const [engine, step] of ordered) {
     try {
       await activate(tfjs, engine);
       const started = performance.now();
       const losses = await step();
-      firstStep.set(engine, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      firstStep.set(engine, seconds);
+      firstSample.set(engine, batchSize / seconds);
       let difference: number | null = null;
       if (engine === 'shadergan') reference = losses;
       else difference = relativeDifference(Float32Array.from(reference), Float32Array.from(losses));
       cells[engine] = { status: 'ok', summary: summarise([0]), difference };
-      for (let i = 0; i < settings.warmup; i += 1) await step();
+      const warmups = warmupRuns(settings, engine, firstStep);
+      for (let i = 0; i < warmups; i += 1) await step();
     } catch (error) {
       if (engine === 'shadergan') throw error;
       cells[engine] = { status: 'error', reason: errorText(error) };
@@ -274,7 +307,7 @@ export async function benchTraining(
       },
     ]),
   );
-  const times = await interleavedSamples(tfjs, settings, samplers, firstStep);
+  const times = await interleavedSamples(tfjs, settings, samplers, firstStep, firstSample);
   for (const [engine] of ordered) {
     const cell = cells[engine];
     if (cell.status === 'ok') cell.summary = summarise(times.get(engine)!);

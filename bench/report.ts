@@ -56,7 +56,8 @@ export function formatNumber(value: number): string {
   return value.toPrecision(2);
 }
 
-function formatSpread({ median, min, max }: Summary): string {
+function formatSpread({ median, min, max, count }: Summary): string {
+  if (count === 1) return `${formatNumber(median)} (1 run)`;
   return `${formatNumber(median)} (${formatNumber(min)}–${formatNumber(max)})`;
 }
 

@@ -16,8 +16,12 @@ const CHUNK_BYTES = 65536;
 const CHUNK_VEC4S = CHUNK_BYTES / 16;
 /** The longest share of the depth for which a workgroup's 16 rows of A fit in a chunk. */
 const MAX_SHARE_DEPTH = (CHUNK_VEC4S / ROWS_PER_WORKGROUP) * VEC4;
-/** Below this many values between splits of B's depth, B is packed instead (see multiply). */
-const MIN_SHARE_DEPTH = 64;
+/**
+ * Below this many values between splits of B's depth, B is packed instead (see multiply):
+ * measured on the default model, shares of 196 (one 14x14 image each) cost more in dispatches
+ * and in packing A once per share than packing B once.
+ */
+const MIN_SHARE_DEPTH = MAX_SHARE_DEPTH / 2;
 const MAX_WORKGROUPS = 65535;
 /** A group size larger than any index: the index is never split. */
 const UNSPLIT = 0xffffffff;
@@ -182,7 +186,7 @@ export function multiply(gpu: Gpu, product: Product): void {
   // Short runs between splits would make many small dispatches: packing B is cheaper then.
   const depthGroup = call.b.layout.columnGroup;
   const packedB =
-    depthGroup !== undefined && depthGroup < MIN_SHARE_DEPTH
+    depthGroup !== undefined && depthGroup < MIN_SHARE_DEPTH && depthGroup < depth
       ? packed(gpu, call.b, columns, depth)
       : null;
   const b = packedB ?? call.b;
