@@ -25,6 +25,34 @@ interface ConvTransposeCase extends ConvCase {
 }
 
 const cases: ConvTransposeCase[] = [
+  // From 1x1 inputs (a generator's first layer): the product is the output, no col2im pass...
+  {
+    batch: 3,
+    inChannels: 5,
+    outChannels: 4,
+    kernel: [4, 3],
+    stride: [1, 1],
+    padding: [0, 0],
+    outputPadding: [0, 0],
+    height: 1,
+    width: 1,
+    bias: false,
+    gradients: 'full',
+  },
+  // ...unless a bias per output channel needs col2im's pass.
+  {
+    batch: 2,
+    inChannels: 3,
+    outChannels: 2,
+    kernel: [3, 3],
+    stride: [2, 2],
+    padding: [0, 0],
+    outputPadding: [0, 0],
+    height: 1,
+    width: 1,
+    bias: true,
+    gradients: 'full',
+  },
   {
     batch: 1,
     inChannels: 1,

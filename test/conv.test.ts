@@ -130,6 +130,19 @@ const cases: ConvCase[] = [
     bias: true,
     gradients: 'full',
   },
+  // The window covers the whole image (a discriminator's logit layer): no im2col pass.
+  {
+    batch: 3,
+    inChannels: 4,
+    outChannels: 5,
+    kernel: [4, 3],
+    stride: [1, 1],
+    padding: [0, 0],
+    height: 4,
+    width: 3,
+    bias: true,
+    gradients: 'full',
+  },
   // The DCGAN discriminator's convolutions (28x28x1 -> 64, 14x14x64 -> 128), small batch.
   {
     batch: 2,

@@ -76,6 +76,35 @@ function windowParams(g: ConvGeometry): Record<string, number> {
   };
 }
 
+/**
+ * Whether the window covers the whole unpadded image at one position (a DCGAN's first
+ * transposed convolution from 1x1 noise, or a discriminator's last layer). Then the one patch
+ * of each image is the image itself in NCHW order: cols [batch, C*H*W] is the image buffer,
+ * and im2col and col2im have nothing to do.
+ */
+function isWholeImageWindow(g: ConvGeometry): boolean {
+  return (
+    g.outHeight === 1 &&
+    g.outWidth === 1 &&
+    g.padY === 0 &&
+    g.padX === 0 &&
+    g.kernelHeight === g.inHeight &&
+    g.kernelWidth === g.inWidth
+  );
+}
+
+/** cols [P, K] of `image`, with `release` for when the product that reads it is recorded. */
+function patchesOf(
+  gpu: Gpu,
+  image: PooledBuffer,
+  g: ConvGeometry,
+  label: string,
+): { cols: PooledBuffer; release: () => void } {
+  if (isWholeImageWindow(g)) return { cols: image, release: () => {} };
+  const cols = im2col(gpu, image, g, label);
+  return { cols, release: () => gpu.pool.release(cols) };
+}
+
 /** Gathers the patches of `image` into a pooled buffer cols [P, K] that the caller releases. */
 function im2col(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label: string): PooledBuffer {
   const pixels = gridPixels(g);
@@ -107,7 +136,7 @@ export interface ConvForwardCall {
 export function conv2dForward(gpu: Gpu, call: ConvForwardCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
-  const cols = im2col(gpu, call.input, g, call.label);
+  const { cols, release } = patchesOf(gpu, call.input, g, call.label);
   multiply(gpu, {
     a: { buffer: call.weight, layout: rowMajor(patch) },
     b: { buffer: cols, layout: rowMajor(patch) },
@@ -120,7 +149,7 @@ export function conv2dForward(gpu: Gpu, call: ConvForwardCall): void {
     bias: call.bias ? { buffer: call.bias, along: 'rows' } : undefined,
     label: `conv forward ${call.label} ${describe(g)}`,
   });
-  gpu.pool.release(cols);
+  release();
 }
 
 export interface ConvGradInputCall {
@@ -139,7 +168,10 @@ export function conv2dGradInput(gpu: Gpu, call: ConvGradInputCall): void {
   const pixels = gridPixels(g);
   const patch = patchSize(g);
   const outPlane = g.outHeight * g.outWidth;
-  const gradCols = gpu.pool.acquire(pixels * patch * 4, 'gradCols');
+  // gradCols [pixels, patch] is gradInput itself for a whole-image window (see patchesOf);
+  // a bias per input channel still needs col2im's pass.
+  const direct = isWholeImageWindow(g) && !call.bias;
+  const gradCols = direct ? call.gradInput : gpu.pool.acquire(pixels * patch * 4, 'gradCols');
   multiply(gpu, {
     a: { buffer: call.weight, layout: transposedOf(patch) },
     b: { buffer: call.gradOutput, layout: pixelsByChannels(g.outChannels, outPlane) },
@@ -151,6 +183,7 @@ export function conv2dGradInput(gpu: Gpu, call: ConvGradInputCall): void {
     outLayout: transposedOf(patch),
     label: `conv gradInput ${call.label} ${describe(g)}`,
   });
+  if (direct) return;
 
   kernel(gpu, FILE, 'col2im').dispatch({
     buffers: { patches: gradCols, bias: call.bias ?? gpu.placeholder, summed: call.gradInput },
@@ -175,7 +208,7 @@ export function conv2dGradWeight(gpu: Gpu, call: ConvGradWeightCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
   const outPlane = g.outHeight * g.outWidth;
-  const cols = im2col(gpu, call.input, g, call.label);
+  const { cols, release } = patchesOf(gpu, call.input, g, call.label);
   multiply(gpu, {
     a: { buffer: call.gradOutput, layout: channelsByPixels(g.outChannels, outPlane) },
     b: { buffer: cols, layout: transposedOf(patch) },
@@ -185,5 +218,5 @@ export function conv2dGradWeight(gpu: Gpu, call: ConvGradWeightCall): void {
     out: call.gradWeight,
     label: `conv gradWeight ${call.label} ${describe(g)}`,
   });
-  gpu.pool.release(cols);
+  release();
 }
