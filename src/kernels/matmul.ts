@@ -17,11 +17,12 @@ const CHUNK_VEC4S = CHUNK_BYTES / 16;
 /** The longest share of the depth for which a workgroup's 16 rows of A fit in a chunk. */
 const MAX_SHARE_DEPTH = (CHUNK_VEC4S / ROWS_PER_WORKGROUP) * VEC4;
 /**
- * Below this many values between splits of B's depth, B is packed instead (see multiply):
- * measured on the default model, shares of 196 (one 14x14 image each) cost more in dispatches
- * and in packing A once per share than packing B once.
+ * Below this many values between splits of B's depth, B is packed instead (see multiply).
+ * Measured: for 14x14 images (shares of 196) packing B once beat a pack of A and a dispatch
+ * per share; for 16x16 images (256) the pack cost more than it saved (conv filter gradient
+ * 32x32x3 -> 64: 28 ms packed, 19 ms not).
  */
-const MIN_SHARE_DEPTH = MAX_SHARE_DEPTH / 2;
+const MIN_SHARE_DEPTH = 256;
 const MAX_WORKGROUPS = 65535;
 /** A group size larger than any index: the index is never split. */
 const UNSPLIT = 0xffffffff;
