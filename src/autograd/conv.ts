@@ -142,13 +142,17 @@ export function convTranspose2d(
       `stride=${strideY},${strideX} padding=${padY},${padX}` +
       (extraY || extraX ? ` outputPadding=${extraY},${extraX}` : ''),
     backward: (gradOutput) => {
-      // gradOutput plays the ordinary convolution's input, and `input` its gradOutput.
+      // gradOutput plays the ordinary convolution's input, and `input` its gradOutput. Both
+      // gradients read gradOutput's patches, so they are gathered once for the two.
+      const both = input.requiresGrad && weight.requiresGrad;
+      const patches = both ? convolution.patches(gradOutput) : undefined;
       const gradInput = input.requiresGrad
-        ? convolution.forward(gradOutput, weight, null, 'convTranspose2d gradInput')
+        ? convolution.forward(gradOutput, weight, null, 'convTranspose2d gradInput', patches)
         : null;
       const gradWeight = weight.requiresGrad
-        ? convolution.gradWeight(gradOutput, input, 'convTranspose2d gradWeight')
+        ? convolution.gradWeight(gradOutput, input, 'convTranspose2d gradWeight', patches)
         : null;
+      patches?.release();
       const gradBias = bias?.requiresGrad ? channelSums(gradOutput, convolution.label) : null;
       return [gradInput, gradWeight, gradBias];
     },
@@ -168,12 +172,24 @@ class Convolution {
     readonly label: string,
   ) {}
 
+  /** The patches of `image` (an input of this convolution), for forward and gradWeight. */
+  patches(image: Tensor): kernels.Patches {
+    return kernels.patchesOf(this.gpu, image.buffer, this.geometry, this.label);
+  }
+
   /** input [N,Cin,H,W] -> output [N,Cout,Ho,Wo], plus bias per output channel. */
-  forward(input: Tensor, weight: Tensor, bias: Tensor | null, name: string): Tensor {
+  forward(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | null,
+    name: string,
+    patches?: kernels.Patches,
+  ): Tensor {
     const g = this.geometry;
     const output = Tensor.empty(this.gpu, [g.batch, g.outChannels, g.outHeight, g.outWidth], name);
     kernels.conv2dForward(this.gpu, {
       input: input.buffer,
+      patches,
       weight: weight.buffer,
       bias: bias?.buffer ?? null,
       output: output.buffer,
@@ -199,12 +215,13 @@ class Convolution {
   }
 
   /** input [N,Cin,H,W] and gradOutput [N,Cout,Ho,Wo] -> gradWeight [Cout,Cin,kh,kw]. */
-  gradWeight(input: Tensor, gradOutput: Tensor, name: string): Tensor {
+  gradWeight(input: Tensor, gradOutput: Tensor, name: string, patches?: kernels.Patches): Tensor {
     const g = this.geometry;
     const shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth];
     const gradWeight = Tensor.empty(this.gpu, shape, name);
     kernels.conv2dGradWeight(this.gpu, {
       input: input.buffer,
+      patches,
       gradOutput: gradOutput.buffer,
       gradWeight: gradWeight.buffer,
       geometry: g,

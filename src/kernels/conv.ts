@@ -93,13 +93,18 @@ function isWholeImageWindow(g: ConvGeometry): boolean {
   );
 }
 
-/** cols [P, K] of `image`, with `release` for when the product that reads it is recorded. */
-function patchesOf(
-  gpu: Gpu,
-  image: PooledBuffer,
-  g: ConvGeometry,
-  label: string,
-): { cols: PooledBuffer; release: () => void } {
+/** cols [P, K] of an image, with `release` for when the last product that reads it is recorded. */
+export interface Patches {
+  cols: PooledBuffer;
+  release: () => void;
+}
+
+/**
+ * The patches of `image` for convolution `g`. Computations that take an `input` accept them
+ * ready-made, so that two which read the same image (a transposed convolution's input and
+ * weight gradients both read its output gradient) gather it once.
+ */
+export function patchesOf(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label: string): Patches {
   if (isWholeImageWindow(g)) return { cols: image, release: () => {} };
   const cols = im2col(gpu, image, g, label);
   return { cols, release: () => gpu.pool.release(cols) };
@@ -125,6 +130,8 @@ function im2col(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label: string): 
 
 export interface ConvForwardCall {
   input: PooledBuffer;
+  /** patchesOf(input), when the caller has them; the caller releases them. */
+  patches?: Patches;
   weight: PooledBuffer;
   bias: PooledBuffer | null;
   output: PooledBuffer;
@@ -136,7 +143,9 @@ export interface ConvForwardCall {
 export function conv2dForward(gpu: Gpu, call: ConvForwardCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
-  const { cols, release } = patchesOf(gpu, call.input, g, call.label);
+  const { cols, release } = call.patches
+    ? { cols: call.patches.cols, release: () => {} }
+    : patchesOf(gpu, call.input, g, call.label);
   multiply(gpu, {
     a: { buffer: call.weight, layout: rowMajor(patch) },
     b: { buffer: cols, layout: rowMajor(patch) },
@@ -197,6 +206,8 @@ export function conv2dGradInput(gpu: Gpu, call: ConvGradInputCall): void {
 
 export interface ConvGradWeightCall {
   input: PooledBuffer;
+  /** patchesOf(input), when the caller has them; the caller releases them. */
+  patches?: Patches;
   gradOutput: PooledBuffer;
   gradWeight: PooledBuffer;
   geometry: ConvGeometry;
@@ -208,7 +219,9 @@ export function conv2dGradWeight(gpu: Gpu, call: ConvGradWeightCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
   const outPlane = g.outHeight * g.outWidth;
-  const { cols, release } = patchesOf(gpu, call.input, g, call.label);
+  const { cols, release } = call.patches
+    ? { cols: call.patches.cols, release: () => {} }
+    : patchesOf(gpu, call.input, g, call.label);
   multiply(gpu, {
     a: { buffer: call.gradOutput, layout: channelsByPixels(g.outChannels, outPlane) },
     b: { buffer: cols, layout: transposedOf(patch) },
