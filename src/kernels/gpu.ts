@@ -108,6 +108,8 @@ export class Gpu {
   /** Dispatches recorded since the last submit, newest last; names the op behind an error. */
   private recentOps: string[] = [];
   dispatchCount = 0;
+  /** Copies back to the CPU so far; a training step should make only those it must. */
+  readCount = 0;
   /** Bound to inputs that a kernel entry point declares but does not read. */
   readonly placeholder: PooledBuffer;
   /** Mappable buffers for reads, by size, reused so that reading back allocates nothing. */
@@ -271,6 +273,7 @@ export class Gpu {
    * first sleeps for most of the time the same read took last time, and polls only for the rest.
    */
   async read(source: PooledBuffer, byteLength: number, waitKey?: string): Promise<ArrayBuffer> {
+    this.readCount += 1;
     const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
     const staging =
       this.stagingBuffers.get(size)?.pop() ??
@@ -282,18 +285,12 @@ export class Gpu {
     this.commandEncoder().copyBufferToBuffer(source.buffer, 0, staging, 0, size);
     this.flush();
 
-    const submitted = performance.now();
-    const expected = waitKey ? this.expectedWaitMs.get(waitKey) : undefined;
-    if (expected !== undefined && expected > 1) {
-      await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
-    }
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await this.waitFor(() => staging.mapAsync(GPUMapMode.READ), waitKey);
     } catch (error) {
       this.throwIfBroken();
       throw new GpuError(`Reading a result back from the GPU failed: ${String(error)}`);
     }
-    if (waitKey) this.expectedWaitMs.set(waitKey, performance.now() - submitted);
     this.throwIfBroken();
 
     const copy = staging.getMappedRange().slice(0, byteLength);
@@ -305,10 +302,24 @@ export class Gpu {
     return copy;
   }
 
-  /** Waits until the GPU has finished everything submitted so far. */
-  async sync(): Promise<void> {
+  /**
+   * Runs `wait` (a promise that Dawn resolves by polling), first sleeping for most of what the
+   * same wait took last time when `waitKey` names a recurring one; see read().
+   */
+  private async waitFor(wait: () => Promise<unknown>, waitKey?: string): Promise<void> {
+    const submitted = performance.now();
+    const expected = waitKey ? this.expectedWaitMs.get(waitKey) : undefined;
+    if (expected !== undefined && expected > 1) {
+      await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
+    }
+    await wait();
+    if (waitKey) this.expectedWaitMs.set(waitKey, performance.now() - submitted);
+  }
+
+  /** Waits until the GPU has finished everything submitted so far; `waitKey` as in read(). */
+  async sync(waitKey?: string): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.waitFor(() => this.device.queue.onSubmittedWorkDone(), waitKey);
     this.throwIfBroken();
     await this.profiler?.collect();
   }
