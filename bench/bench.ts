@@ -8,7 +8,7 @@
 // has finished the work (for the training step: when the losses are back on the CPU).
 import { cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 
 import { formatHelp, parseFlags, type CommandSpec } from '../src/cli/args.ts';
 import { ShaderganError } from '../src/errors.ts';
@@ -44,6 +44,7 @@ const spec = {
     'Dawn adapter: matmul, DCGAN convolutions and their gradients, batch norm, and the full ' +
     'training step. Outputs are cross-checked; prints Markdown and writes JSON.',
   usage: 'npm run bench -- [flags]',
+  invocation: 'npm run bench --',
   flags: {
     quick: {
       type: 'bool',
@@ -65,7 +66,7 @@ const spec = {
     only: {
       type: 'string',
       placeholder: 'TEXT',
-      help: "run only cases whose name contains TEXT, e.g. 'filter grad' or 'training'",
+      help: "run only cases whose name contains TEXT (any case), e.g. 'filter grad' or 'training'",
     },
     engines: {
       type: 'string',
@@ -89,12 +90,12 @@ const spec = {
       type: 'string',
       default: 'bench-results.json',
       placeholder: 'FILE',
-      help: 'where to write the results as JSON',
+      help: 'where to write the results as JSON (its folder is created if missing)',
     },
   },
   examples: [
-    'npm run bench                          # everything, about 15 minutes on 2 cores',
-    'npm run bench -- --quick               # smoke test: tiny sizes, a minute',
+    'npm run bench                          # everything, about 30 minutes on 2 cores',
+    'npm run bench -- --quick               # smoke test: tiny sizes, seconds',
     "npm run bench -- --only 'conv2d 16x16' --engines shadergan,tfjs-webgpu",
   ],
 } as const satisfies CommandSpec;
@@ -126,6 +127,16 @@ function readSettings(): Settings | null {
     }
   }
   const backend = (flags.backend ?? process.env.SHADERGAN_BACKEND ?? 'auto') as Backend;
+  const json = resolve(flags.json);
+  checkJsonPath(json);
+  for (const name of ['SHADERGAN_PROFILE', 'SHADERGAN_DEBUG']) {
+    // Both time every dispatch in a pass of its own (and pick Vulkan): not the engine as used.
+    if ((process.env[name] ?? '').trim() !== '') {
+      throw new ShaderganError(
+        `unset ${name} first: it changes how shadergan runs and would skew the times`,
+      );
+    }
+  }
   return {
     quick: flags.quick,
     samples: flags.samples ?? (flags.quick ? 2 : 5),
@@ -134,8 +145,22 @@ function readSettings(): Settings | null {
     engines: ['shadergan', ...(engines as Engine[]).filter((name) => name !== 'shadergan')],
     models,
     backend,
-    json: resolve(flags.json),
+    json,
   };
+}
+
+/** Fails before any work, so that a long run never ends unable to save its results. */
+function checkJsonPath(path: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new ShaderganError(`--json: ${path} is a folder; give a file name`);
+  }
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    accessSync(dirname(path), constants.W_OK);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ShaderganError(`--json: cannot write to the folder of ${path}: ${reason}`);
+  }
 }
 
 // ---------------------------------------------------------------------------- main
@@ -143,6 +168,15 @@ function readSettings(): Settings | null {
 async function main(): Promise<number> {
   const settings = readSettings();
   if (!settings) return 0;
+  const selected = (name: string) =>
+    !settings.only || name.toLowerCase().includes(settings.only.toLowerCase());
+  const cases = allOpCases(settings.quick).filter((opCase) => selected(opCase.name));
+  const models = settings.models.filter((key) => selected(`training ${MODELS[key].name}`));
+  if (cases.length === 0 && models.length === 0) {
+    throw new ShaderganError(
+      `--only '${settings.only}' matches no case (try 'matmul', 'filter grad' or 'training')`,
+    );
+  }
   process.env.SHADERGAN_BACKEND = settings.backend;
   const gpu = await getGpu();
   const backend = gpu.report.backend === 'default' ? 'vulkan' : gpu.report.backend;
@@ -170,15 +204,12 @@ async function main(): Promise<number> {
       (tfjs?.available.has('wasm')
         ? ` (wasm on ${tfjs.wasmThreads} thread: tfjs disables wasm threads under Node)`
         : ''),
-    `- ${settings.samples} timed samples per engine and case after ${settings.warmup} warm-up run(s), engines interleaved; times are median (min–max); a sample ends when the device is idle`,
+    `- up to ${settings.samples} timed sample(s) per engine and case after ${settings.warmup} warm-up run(s), fewer for runs over a few seconds (the JSON has each count); engines interleaved; times are median (min–max); a sample ends when the device is idle`,
     `- speed-up = tfjs-webgpu time / shadergan time; a case is FAILED when the results differ by more than ${OP_TOLERANCE} relative to the largest magnitude`,
     '',
   ].join('\n');
   console.log(header);
 
-  const cases = allOpCases(settings.quick).filter(
-    (c) => !settings.only || c.name.includes(settings.only),
-  );
   const ops: OpRow[] = [];
   for (const [index, opCase] of cases.entries()) {
     process.stderr.write(`[${index + 1}/${cases.length}] ${opCase.name}\n`);
@@ -186,9 +217,6 @@ async function main(): Promise<number> {
   }
   if (ops.length) console.log(`${opTable(ops)}\n`);
 
-  const models = settings.models.filter(
-    (key) => !settings.only || `training ${MODELS[key].name}`.includes(settings.only),
-  );
   const training: TrainingRow[] = [];
   for (const key of models) {
     process.stderr.write(`[training] ${MODELS[key].name}\n`);
@@ -214,7 +242,7 @@ async function main(): Promise<number> {
 
   const result = {
     date: new Date().toISOString(),
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: ['npm', 'run', 'bench', '--', ...process.argv.slice(2)],
     adapter: gpu.report,
     backend,
     cpu: { model: cpus()[0]?.model, count: cpus().length },

@@ -318,7 +318,12 @@ export async function benchTraining(
   const passed = Object.values(cells).every(
     (cell) => cell.status !== 'ok' || cell.difference === null || cell.difference <= LOSS_TOLERANCE,
   );
-  return { name, batchSize, cells, speedup: speedupOf(cells, 'rate'), passed };
+  // --quick shrinks the model; the row says what actually ran.
+  const label =
+    model.width === full.width
+      ? name
+      : `${name.replace(/ \(width \d+\)/, '')} (width ${model.width})`;
+  return { name: label, batchSize, cells, speedup: speedupOf(cells, 'rate'), passed };
 }
 
 // ---------------------------------------------------------------------------- targets

@@ -83,12 +83,14 @@ function tfjsRunner(
 ): Runner {
   const inputs = makeInputs();
   let outputs: TfTensor[] = [];
+  runnerCount += 1;
+  const waitKey = `tfjs runner ${runnerCount}`;
   return {
     run: () => {
       outputs.forEach((tensor) => tensor.dispose());
       outputs = compute(inputs);
     },
-    finish: () => finishTfjs(tf, backend),
+    finish: () => finishTfjs(tf, backend, waitKey),
     outputs: async () => {
       const arrays = await Promise.all(outputs.map((tensor) => tensor.data<'float32'>()));
       return arrays.map((data, index) => convert(index, data, outputs[index].shape));

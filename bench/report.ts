@@ -57,7 +57,7 @@ export function formatNumber(value: number): string {
 }
 
 function formatSpread({ median, min, max, count }: Summary): string {
-  if (count === 1) return `${formatNumber(median)} (1 run)`;
+  if (count === 1) return `${formatNumber(median)} (1 sample)`;
   return `${formatNumber(median)} (${formatNumber(min)}–${formatNumber(max)})`;
 }
 

@@ -9,7 +9,7 @@
 // the gradient functions that the training step needs.
 import { create, globals } from 'webgpu';
 
-import type { Backend } from '../src/kernels/gpu.ts';
+import { SLEEP_SHARE_OF_WAIT, type Backend } from '../src/kernels/gpu.ts';
 
 export type Tf = typeof import('@tensorflow/tfjs');
 export type TfTensor = import('@tensorflow/tfjs').Tensor;
@@ -88,17 +88,29 @@ export async function loadTensorflow(
   return { tf, available, failures, wasmThreads, webgpuAdapter };
 }
 
+// What each recurring wait took last time, by key; see finishTfjs.
+const expectedWaitMs = new Map<string, number>();
+
 /**
  * Returns once the backend has finished all work recorded so far. tfjs-webgpu batches
  * dispatches in an open command encoder, so that is submitted first; the CPU and wasm
- * backends compute synchronously.
+ * backends compute synchronously. Dawn's Vulkan backend resolves the wait by polling on this
+ * thread, which takes a core from a software device; a recurring wait (`waitKey`) therefore
+ * first sleeps for most of what it took last time, exactly as shadergan's Gpu.sync does, so
+ * that both engines are timed the same way.
  */
-export async function finishTfjs(tf: Tf, backend: TfBackendName): Promise<void> {
+export async function finishTfjs(tf: Tf, backend: TfBackendName, waitKey?: string): Promise<void> {
   if (backend !== 'webgpu') return;
   const internals = tf.findBackend('webgpu') as unknown as WebgpuBackendInternals;
   internals.endComputePassEncoder();
   if (internals.commandEncoder) internals.submitQueue();
+  const submitted = performance.now();
+  const expected = waitKey ? expectedWaitMs.get(waitKey) : undefined;
+  if (expected !== undefined && expected > 1) {
+    await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
+  }
   await internals.device.queue.onSubmittedWorkDone();
+  if (waitKey) expectedWaitMs.set(waitKey, performance.now() - submitted);
 }
 
 /** Whether `backend` registers every kernel in `kernels`. */

@@ -162,6 +162,36 @@ describe('bench engines', () => {
   });
 });
 
+function bench(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), 'bench/bench.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: '/tmp', ...env },
+  });
+}
+
+describe('npm run bench refuses bad settings before any work', () => {
+  it.each([
+    { args: ['--only', 'no such case'], message: /--only 'no such case' matches no case/ },
+    { args: ['--json', tmpdir()], message: /--json: .* is a folder/ },
+    { args: ['--engines', 'tfjs-gpu'], message: /unknown engine 'tfjs-gpu'/ },
+    { args: ['--models', 'huge'], message: /unknown model 'huge'/ },
+    { args: ['--frobnicate'], message: /see 'npm run bench -- --help'/ },
+  ])('$args', ({ args, message }) => {
+    const result = bench(['--quick', ...args]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).not.toContain('| case |');
+  });
+
+  it('refuses to time a profiled engine', () => {
+    const result = bench(['--quick'], { SHADERGAN_PROFILE: '1' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/unset SHADERGAN_PROFILE first/);
+  });
+});
+
 describe('npm run bench -- --quick', () => {
   it('runs every case at tiny sizes with all results agreeing, and writes the JSON', () => {
     const json = join(mkdtempSync(join(tmpdir(), 'shadergan-bench-')), 'results.json');

@@ -26,6 +26,8 @@ export interface CommandSpec {
   summary: string;
   /** The usage line without the "Usage: " prefix; defaults to `shadergan <name> [flags]`. */
   usage?: string;
+  /** How the command is typed when it is not a shadergan subcommand, e.g. 'npm run bench --'. */
+  invocation?: string;
   /** Keyed by flag name without the leading dashes, e.g. 'batch-size'. */
   flags: Record<string, FlagSpec>;
   examples?: readonly string[];
@@ -56,7 +58,7 @@ const MAX_SUGGESTION_DISTANCE = 2;
 const HELP_TOKENS = new Set(['--help', '-h']);
 
 export function commandLine(spec: CommandSpec): string {
-  return `${PROGRAM_NAME} ${spec.name}`;
+  return spec.invocation ?? `${PROGRAM_NAME} ${spec.name}`;
 }
 
 /**

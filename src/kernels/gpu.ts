@@ -12,7 +12,7 @@ import {
 } from './profiler.ts';
 
 // Sleeping for all of the expected wait would oversleep whenever a step runs a little faster.
-const SLEEP_SHARE_OF_WAIT = 0.85;
+export const SLEEP_SHARE_OF_WAIT = 0.85;
 
 /**
  * 'auto' takes Dawn's default (Vulkan on Linux) unless that is a software device, where
