@@ -233,7 +233,12 @@ async function main(): Promise<number> {
   }
 
   const targets = settings.quick ? [] : targetsOf(ops, training);
-  if (targets.length) console.log(`## Targets\n\n${targetList(targets)}\n`);
+  if (targets.length) {
+    const why = targets.some((target) => !target.met)
+      ? "\nWhy some targets are missed, and what was tried: README.md, 'Where a target is not met, and why'.\n"
+      : '';
+    console.log(`## Targets\n\n${targetList(targets)}\n${why}`);
+  }
   const remarks = notes([...ops, ...training]);
   if (remarks) console.log(`## Notes\n\n${remarks}\n`);
 
