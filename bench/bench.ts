@@ -184,14 +184,7 @@ async function main(): Promise<number> {
     .filter((engine) => engine !== 'shadergan')
     .map((engine) => TFJS_BACKEND[engine as Exclude<Engine, 'shadergan'>]);
   const tfjs = wanted.length
-    ? await loadTensorflow(
-        gpu.report.backend === 'opengl'
-          ? 'opengl'
-          : gpu.report.backend === 'vulkan'
-            ? 'vulkan'
-            : 'default',
-        wanted,
-      )
+    ? await loadTensorflow(gpu.report.backend === 'auto' ? 'default' : gpu.report.backend, wanted)
     : null;
 
   const adapter = gpu.report.description || gpu.report.device || gpu.report.vendor;

@@ -4,10 +4,10 @@ import { Gan } from '../src/train/gan.ts';
 import type { ModelConfig } from '../src/train/models.ts';
 import { SeededRandom } from '../src/train/random.ts';
 import { relativeDifference } from './layouts.ts';
-import { tfjsSupports, type OpCase, type Runner } from './op-cases.ts';
+import type { OpCase, Runner } from './op-cases.ts';
 import { summarise, type Cell, type OpRow, type Target, type TrainingRow } from './report.ts';
 import { mirrorGan, type TfjsGanStep } from './tfjs-dcgan.ts';
-import type { TfBackendName, TfEngine } from './tfjs.ts';
+import { hasKernels, type TfBackendName, type TfEngine } from './tfjs.ts';
 
 export const ENGINES = ['shadergan', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'] as const;
 export type Engine = (typeof ENGINES)[number];
@@ -72,62 +72,84 @@ function sampleCount(settings: Settings, secondsPerRun: number): number {
   return Math.max(1, Math.min(settings.samples, affordable));
 }
 
-/**
- * Warm-up runs absorb shader compilation and pool growth; an engine whose first run took
- * longer than SLOW_RUN_SECONDS has nothing comparable left to absorb and skips them.
- */
-function warmupRuns(settings: Settings, engine: Engine, firstSeconds: Map<Engine, number>): number {
-  const seconds = firstSeconds.get(engine)!;
-  const runs = seconds > SLOW_RUN_SECONDS ? 0 : settings.warmup;
-  const samples = sampleCount(settings, seconds);
-  const plan = samples === 0 ? 'it is the only sample' : `${runs} warm-up, ${samples} timed`;
-  process.stderr.write(`  ${engine}: first run ${seconds.toFixed(2)} s; ${plan}\n`);
-  return runs;
+/** One engine's part in a case: a timed run, and the results of the latest run. */
+interface Contestant {
+  run(): Promise<void>;
+  results(): Promise<Float32Array[]>;
 }
 
 /**
- * The timed samples: engines take turns, one sample each per round, so that a slow moment of
- * the machine falls on all of them alike. `firstSeconds` (each engine's first run) sets how
- * many samples a slow engine can afford.
+ * Measures the contestants of one case into `cells`, shadergan first:
+ * 1. a first run of each, whose results are compared with shadergan's;
+ * 2. warm-up runs, which absorb shader compilation and pool growth (skipped after a first run
+ *    over SLOW_RUN_SECONDS: nothing comparable is left to absorb);
+ * 3. the timed samples, the engines taking turns, one sample each per round, so that a slow
+ *    moment of the machine falls on all of them alike. A run's seconds become a sample through
+ *    `toSample` (milliseconds, or images per second).
+ * A peer that throws gets an error cell; shadergan throwing ends the bench.
  */
-async function interleavedSamples(
+async function measureContestants(
   tfjs: TfEngine | null,
   settings: Settings,
-  samplers: Map<Engine, () => Promise<number>>,
-  firstSeconds: Map<Engine, number>,
-  firstSamples: Map<Engine, number>,
-): Promise<Map<Engine, number[]>> {
-  const counts = new Map(
-    [...samplers.keys()].map((engine) => [
-      engine,
-      sampleCount(settings, firstSeconds.get(engine)!),
-    ]),
-  );
-  const samples = new Map(
-    [...samplers.keys()].map((engine) => [
-      engine,
-      counts.get(engine) === 0 ? [firstSamples.get(engine)!] : [],
-    ]),
-  );
-  const rounds = Math.max(0, ...counts.values());
-  for (let round = 0; round < rounds; round += 1) {
-    for (const [engine, sample] of samplers) {
-      if (round >= counts.get(engine)!) continue;
+  contestants: Map<Engine, Contestant>,
+  toSample: (seconds: number) => number,
+  cells: Record<string, Cell>,
+): Promise<void> {
+  const timed = async (contestant: Contestant): Promise<number> => {
+    const started = performance.now();
+    await contestant.run();
+    return (performance.now() - started) / 1000;
+  };
+
+  const measured = new Map<
+    Engine,
+    { difference: number | null; samples: number[]; count: number }
+  >();
+  let reference: Float32Array[] = [];
+  for (const [engine, contestant] of contestants) {
+    try {
       await activate(tfjs, engine);
-      samples.get(engine)!.push(await sample());
+      const seconds = await timed(contestant);
+      const results = await contestant.results();
+      let difference: number | null = null;
+      if (engine === 'shadergan') reference = results;
+      else
+        difference = Math.max(
+          ...results.map((result, i) => relativeDifference(reference[i], result)),
+        );
+
+      const warmups = seconds > SLOW_RUN_SECONDS ? 0 : settings.warmup;
+      const count = sampleCount(settings, seconds);
+      const plan = count === 0 ? 'it is the only sample' : `${warmups} warm-up, ${count} timed`;
+      process.stderr.write(`  ${engine}: first run ${seconds.toFixed(2)} s; ${plan}\n`);
+      for (let i = 0; i < warmups; i += 1) await contestant.run();
+      measured.set(engine, { difference, samples: count === 0 ? [toSample(seconds)] : [], count });
+    } catch (error) {
+      if (engine === 'shadergan') throw error;
+      cells[engine] = { status: 'error', reason: errorText(error) };
     }
   }
-  return samples;
+
+  const rounds = Math.max(0, ...[...measured.values()].map(({ count }) => count));
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [engine, { samples, count }] of measured) {
+      if (round >= count) continue;
+      await activate(tfjs, engine);
+      samples.push(toSample(await timed(contestants.get(engine)!)));
+    }
+  }
+  for (const [engine, { difference, samples }] of measured) {
+    cells[engine] = { status: 'ok', summary: summarise(samples), difference };
+  }
+}
+
+function passedWithin(cells: Record<string, Cell>, tolerance: number): boolean {
+  return Object.values(cells).every(
+    (cell) => cell.status !== 'ok' || cell.difference === null || cell.difference <= tolerance,
+  );
 }
 
 // ---------------------------------------------------------------------------- single ops
-
-async function timeRun(runner: Runner): Promise<number> {
-  const started = performance.now();
-  runner.run();
-  await runner.finish();
-  return performance.now() - started;
-}
 
 export async function benchOp(
   gpu: Gpu,
@@ -137,10 +159,6 @@ export async function benchOp(
 ): Promise<OpRow> {
   const cells: Record<string, Cell> = {};
   const runners = new Map<Engine, Runner>();
-  let reference: Float32Array[] = [];
-  const firstRun = new Map<Engine, number>();
-  const firstSample = new Map<Engine, number>();
-
   for (const engine of OP_ENGINES) {
     if (!settings.engines.includes(engine)) continue;
     if (engine !== 'shadergan') {
@@ -149,7 +167,7 @@ export async function benchOp(
         cells[engine] = { status: 'error', reason: tfjs?.failures.get(backend) ?? 'not loaded' };
         continue;
       }
-      if (!tfjsSupports(tfjs.tf, backend, opCase)) {
+      if (!hasKernels(tfjs.tf, backend, opCase.tfjsKernels)) {
         cells[engine] = {
           status: 'not supported',
           reason: `tfjs-backend-${backend} registers no ${opCase.tfjsKernels.join('/')} kernel`,
@@ -159,44 +177,37 @@ export async function benchOp(
     }
     try {
       await activate(tfjs, engine);
-      const runner =
+      runners.set(
+        engine,
         engine === 'shadergan'
           ? opCase.shadergan(gpu)
-          : opCase.tfjs(tfjs!.tf, TFJS_BACKEND[engine]);
-      runners.set(engine, runner);
-      const milliseconds = await timeRun(runner);
-      firstRun.set(engine, milliseconds / 1000);
-      firstSample.set(engine, milliseconds);
-      const outputs = await runner.outputs();
-      let difference: number | null = null;
-      if (engine === 'shadergan') reference = outputs;
-      else
-        difference = Math.max(
-          ...outputs.map((output, i) => relativeDifference(reference[i], output)),
-        );
-      cells[engine] = { status: 'ok', summary: summarise([0]), difference };
-      const warmups = warmupRuns(settings, engine, firstRun);
-      for (let i = 0; i < warmups; i += 1) await timeRun(runner);
+          : opCase.tfjs(tfjs!.tf, TFJS_BACKEND[engine]),
+      );
     } catch (error) {
       if (engine === 'shadergan') throw error;
       cells[engine] = { status: 'error', reason: errorText(error) };
-      runners.get(engine)?.dispose();
-      runners.delete(engine);
     }
   }
 
-  const samplers = new Map([...runners].map(([engine, runner]) => [engine, () => timeRun(runner)]));
-  const times = await interleavedSamples(tfjs, settings, samplers, firstRun, firstSample);
+  const contestants = new Map(
+    [...runners].map(([engine, runner]): [Engine, Contestant] => [
+      engine,
+      {
+        run: async () => {
+          runner.run();
+          await runner.finish();
+        },
+        results: () => runner.outputs(),
+      },
+    ]),
+  );
+  await measureContestants(tfjs, settings, contestants, (seconds) => seconds * 1000, cells);
   for (const [engine, runner] of runners) {
-    const cell = cells[engine];
-    if (cell.status === 'ok') cell.summary = summarise(times.get(engine)!);
     await activate(tfjs, engine);
     runner.dispose();
   }
 
-  const passed = Object.values(cells).every(
-    (cell) => cell.status !== 'ok' || cell.difference === null || cell.difference <= OP_TOLERANCE,
-  );
+  const passed = passedWithin(cells, OP_TOLERANCE);
   return {
     name: opCase.name,
     group: opCase.group,
@@ -263,7 +274,7 @@ export async function benchTraining(
       cells[engine] = { status: 'error', reason: errorText(error) };
     }
   }
-  const ordered = new Map<Engine, () => Promise<[number, number]>>([
+  const stepOf = new Map<Engine, () => Promise<[number, number]>>([
     [
       'shadergan',
       async () => {
@@ -273,51 +284,25 @@ export async function benchTraining(
     ],
     ...steppers,
   ]);
-
-  const firstStep = new Map<Engine, number>();
-  const firstSample = new Map<Engine, number>();
-  let reference: [number, number] = [0, 0];
-  for (const [engine, step] of ordered) {
-    try {
-      await activate(tfjs, engine);
-      const started = performance.now();
-      const losses = await step();
-      const seconds = (performance.now() - started) / 1000;
-      firstStep.set(engine, seconds);
-      firstSample.set(engine, batchSize / seconds);
-      let difference: number | null = null;
-      if (engine === 'shadergan') reference = losses;
-      else difference = relativeDifference(Float32Array.from(reference), Float32Array.from(losses));
-      cells[engine] = { status: 'ok', summary: summarise([0]), difference };
-      const warmups = warmupRuns(settings, engine, firstStep);
-      for (let i = 0; i < warmups; i += 1) await step();
-    } catch (error) {
-      if (engine === 'shadergan') throw error;
-      cells[engine] = { status: 'error', reason: errorText(error) };
-      ordered.delete(engine);
-    }
-  }
-  const samplers = new Map(
-    [...ordered].map(([engine, step]) => [
-      engine,
-      async () => {
-        const started = performance.now();
-        await step();
-        return batchSize / ((performance.now() - started) / 1000);
-      },
-    ]),
+  const contestants = new Map(
+    [...stepOf].map(([engine, step]): [Engine, Contestant] => {
+      let losses: [number, number] = [NaN, NaN];
+      return [
+        engine,
+        {
+          run: async () => {
+            losses = await step();
+          },
+          results: async () => [Float32Array.from(losses)],
+        },
+      ];
+    }),
   );
-  const times = await interleavedSamples(tfjs, settings, samplers, firstStep, firstSample);
-  for (const [engine] of ordered) {
-    const cell = cells[engine];
-    if (cell.status === 'ok') cell.summary = summarise(times.get(engine)!);
-  }
+  await measureContestants(tfjs, settings, contestants, (seconds) => batchSize / seconds, cells);
   for (const mirror of mirrors) mirror.dispose();
   gan.dispose();
 
-  const passed = Object.values(cells).every(
-    (cell) => cell.status !== 'ok' || cell.difference === null || cell.difference <= LOSS_TOLERANCE,
-  );
+  const passed = passedWithin(cells, LOSS_TOLERANCE);
   // --quick shrinks the model; the row says what actually ran.
   const label =
     model.width === full.width

@@ -14,7 +14,7 @@ import type { Gpu } from '../src/kernels/gpu.ts';
 import { matmul } from '../src/kernels/matmul.ts';
 import { SeededRandom } from '../src/train/random.ts';
 import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO, permute } from './layouts.ts';
-import { finishTfjs, hasKernels, type Tf, type TfBackendName, type TfTensor } from './tfjs.ts';
+import { finishTfjs, type Tf, type TfBackendName, type TfTensor } from './tfjs.ts';
 
 type Tensor4D = import('@tensorflow/tfjs').Tensor4D;
 
@@ -389,10 +389,12 @@ export function batchNormCases(batch: number, channels: number, size: number): O
   const ours = (gpu: Gpu, withBackward: boolean): Runner => {
     const running = [Tensor.zeros(gpu, [channels]), Tensor.full(gpu, [channels], 1)];
     const stats = Tensor.empty(gpu, [2, channels], 'bench stats');
+    // With backward, the forward output is an intermediate: its buffer is reused every run.
+    const forwardOutput = withBackward ? Tensor.empty(gpu, shape, 'bench y') : null;
     const outputShapes = withBackward ? [shape, [channels], [channels]] : [shape];
     const runner = ourRunner(gpu, [x, gamma, beta, gradY], outputShapes, (inputs, outputs) => {
       const [input, weight, bias, gradOutput] = inputs;
-      const y = withBackward ? Tensor.empty(gpu, shape, 'bench y') : outputs[0];
+      const y = forwardOutput ?? outputs[0];
       batchNormForward(
         gpu,
         {
@@ -422,13 +424,12 @@ export function batchNormCases(batch: number, channels: number, size: number): O
         bnShape,
         settings,
       );
-      y.dispose();
     });
     return {
       ...runner,
       dispose: () => {
         runner.dispose();
-        [...running, stats].forEach((tensor) => tensor.dispose());
+        [...running, stats, forwardOutput].forEach((tensor) => tensor?.dispose());
       },
     };
   };
@@ -476,11 +477,6 @@ export function batchNormCases(batch: number, channels: number, size: number): O
       tfjs: (tf, backend) => theirs(tf, backend, true),
     },
   ];
-}
-
-/** Whether a tfjs backend can run `opCase` at all. */
-export function tfjsSupports(tf: Tf, backend: TfBackendName, opCase: OpCase): boolean {
-  return hasKernels(tf, backend, opCase.tfjsKernels);
 }
 
 // ---------------------------------------------------------------------------- the list

@@ -7,9 +7,9 @@
 //
 // @tensorflow/tfjs (not tfjs-core alone) is imported because only the full bundle registers
 // the gradient functions that the training step needs.
-import { create, globals } from 'webgpu';
+import { globals } from 'webgpu';
 
-import { SLEEP_SHARE_OF_WAIT, type Backend } from '../src/kernels/gpu.ts';
+import { navigatorGpu, RecurringWaits, type Backend } from '../src/kernels/gpu.ts';
 
 export type Tf = typeof import('@tensorflow/tfjs');
 export type TfTensor = import('@tensorflow/tfjs').Tensor;
@@ -35,13 +35,9 @@ interface WebgpuBackendInternals {
   adapterInfo?: { vendor?: string; architecture?: string; description?: string };
 }
 
-// Dawn crashes the process when the object returned by create() is garbage-collected.
-const keepAlive: GPU[] = [];
-
-function navigatorGpu(backend: Exclude<Backend, 'auto'>): GPU {
-  if (backend === 'opengl') process.env.EGL_PLATFORM ??= 'surfaceless';
-  const gpu = create(backend === 'default' ? [] : [`backend=${backend}`]);
-  keepAlive.push(gpu);
+/** shadergan's GPU object for `backend`, with tfjs' adapter requests amended on OpenGL. */
+function tfjsNavigatorGpu(backend: Exclude<Backend, 'auto'>): GPU {
+  const gpu = navigatorGpu(backend);
   if (backend !== 'opengl') return gpu;
   const compatible: Pick<GPU, 'requestAdapter' | 'getPreferredCanvasFormat'> = {
     requestAdapter: (options) => gpu.requestAdapter({ ...options, featureLevel: 'compatibility' }),
@@ -57,7 +53,7 @@ export async function loadTensorflow(
 ): Promise<TfEngine> {
   Object.assign(globalThis, globals);
   Object.defineProperty(globalThis, 'navigator', {
-    value: { gpu: navigatorGpu(backend) },
+    value: { gpu: tfjsNavigatorGpu(backend) },
     configurable: true,
   });
   const tf = await import('@tensorflow/tfjs');
@@ -88,29 +84,20 @@ export async function loadTensorflow(
   return { tf, available, failures, wasmThreads, webgpuAdapter };
 }
 
-// What each recurring wait took last time, by key; see finishTfjs.
-const expectedWaitMs = new Map<string, number>();
+const waits = new RecurringWaits();
 
 /**
  * Returns once the backend has finished all work recorded so far. tfjs-webgpu batches
  * dispatches in an open command encoder, so that is submitted first; the CPU and wasm
- * backends compute synchronously. Dawn's Vulkan backend resolves the wait by polling on this
- * thread, which takes a core from a software device; a recurring wait (`waitKey`) therefore
- * first sleeps for most of what it took last time, exactly as shadergan's Gpu.sync does, so
- * that both engines are timed the same way.
+ * backends compute synchronously. A recurring wait (`waitKey`) sleeps through most of its
+ * expected time exactly as shadergan's Gpu.sync does, so that both engines are timed alike.
  */
 export async function finishTfjs(tf: Tf, backend: TfBackendName, waitKey?: string): Promise<void> {
   if (backend !== 'webgpu') return;
   const internals = tf.findBackend('webgpu') as unknown as WebgpuBackendInternals;
   internals.endComputePassEncoder();
   if (internals.commandEncoder) internals.submitQueue();
-  const submitted = performance.now();
-  const expected = waitKey ? expectedWaitMs.get(waitKey) : undefined;
-  if (expected !== undefined && expected > 1) {
-    await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
-  }
-  await internals.device.queue.onSubmittedWorkDone();
-  if (waitKey) expectedWaitMs.set(waitKey, performance.now() - submitted);
+  await waits.wait(() => internals.device.queue.onSubmittedWorkDone(), waitKey);
 }
 
 /** Whether `backend` registers every kernel in `kernels`. */

@@ -110,6 +110,15 @@ export function patchesOf(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label:
   return { cols, release: () => gpu.pool.release(cols) };
 }
 
+/** The caller's patches of `input` (its to release), else ones gathered here. */
+function inputPatches(
+  gpu: Gpu,
+  call: { input: PooledBuffer; patches?: Patches; geometry: ConvGeometry; label: string },
+): Patches {
+  if (call.patches) return { cols: call.patches.cols, release: () => {} };
+  return patchesOf(gpu, call.input, call.geometry, call.label);
+}
+
 /** Gathers the patches of `image` into a pooled buffer cols [P, K] that the caller releases. */
 function im2col(gpu: Gpu, image: PooledBuffer, g: ConvGeometry, label: string): PooledBuffer {
   const pixels = gridPixels(g);
@@ -143,9 +152,7 @@ export interface ConvForwardCall {
 export function conv2dForward(gpu: Gpu, call: ConvForwardCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
-  const { cols, release } = call.patches
-    ? { cols: call.patches.cols, release: () => {} }
-    : patchesOf(gpu, call.input, g, call.label);
+  const { cols, release } = inputPatches(gpu, call);
   multiply(gpu, {
     a: { buffer: call.weight, layout: rowMajor(patch) },
     b: { buffer: cols, layout: rowMajor(patch) },
@@ -219,9 +226,7 @@ export function conv2dGradWeight(gpu: Gpu, call: ConvGradWeightCall): void {
   const g = call.geometry;
   const patch = patchSize(g);
   const outPlane = g.outHeight * g.outWidth;
-  const { cols, release } = call.patches
-    ? { cols: call.patches.cols, release: () => {} }
-    : patchesOf(gpu, call.input, g, call.label);
+  const { cols, release } = inputPatches(gpu, call);
   multiply(gpu, {
     a: { buffer: call.gradOutput, layout: channelsByPixels(g.outChannels, outPlane) },
     b: { buffer: cols, layout: transposedOf(patch) },

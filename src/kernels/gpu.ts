@@ -12,7 +12,26 @@ import {
 } from './profiler.ts';
 
 // Sleeping for all of the expected wait would oversleep whenever a step runs a little faster.
-export const SLEEP_SHARE_OF_WAIT = 0.85;
+const SLEEP_SHARE_OF_WAIT = 0.85;
+
+/**
+ * Waits that Dawn resolves by polling on the Node thread (Vulkan), which takes a core away
+ * from a software GPU. A wait that recurs under the same key (say, once per training step)
+ * first sleeps for most of the time it took last time, and polls only for the rest.
+ */
+export class RecurringWaits {
+  private readonly expectedMs = new Map<string, number>();
+
+  async wait(wait: () => Promise<unknown>, key?: string): Promise<void> {
+    const started = performance.now();
+    const expected = key ? this.expectedMs.get(key) : undefined;
+    if (expected !== undefined && expected > 1) {
+      await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
+    }
+    await wait();
+    if (key) this.expectedMs.set(key, performance.now() - started);
+  }
+}
 
 /**
  * 'auto' takes Dawn's default (Vulkan on Linux) unless that is a software device, where
@@ -114,8 +133,8 @@ export class Gpu {
   readonly placeholder: PooledBuffer;
   /** Mappable buffers for reads, by size, reused so that reading back allocates nothing. */
   private readonly stagingBuffers = new Map<number, GPUBuffer[]>();
-  /** How long each recurring read last waited for the GPU; see read(). */
-  private readonly expectedWaitMs = new Map<string, number>();
+  /** Sleeps through most of recurring waits; see RecurringWaits. */
+  private readonly waits = new RecurringWaits();
   /** Times every dispatch when on; see enableProfiling(). */
   profiler: Profiler | null = null;
 
@@ -268,9 +287,7 @@ export class Gpu {
   /**
    * Copies `byteLength` bytes of a buffer back to the CPU, waiting for all earlier work.
    *
-   * Awaiting a map makes Dawn's Vulkan backend poll on the Node thread, which takes a core
-   * away from a software GPU. With `waitKey`, a read that recurs (say, once per training step)
-   * first sleeps for most of the time the same read took last time, and polls only for the rest.
+   * `waitKey` names a read that recurs (say, once per training step): see RecurringWaits.
    */
   async read(source: PooledBuffer, byteLength: number, waitKey?: string): Promise<ArrayBuffer> {
     this.readCount += 1;
@@ -286,7 +303,7 @@ export class Gpu {
     this.flush();
 
     try {
-      await this.waitFor(() => staging.mapAsync(GPUMapMode.READ), waitKey);
+      await this.waits.wait(() => staging.mapAsync(GPUMapMode.READ), waitKey);
     } catch (error) {
       this.throwIfBroken();
       throw new GpuError(`Reading a result back from the GPU failed: ${String(error)}`);
@@ -302,24 +319,10 @@ export class Gpu {
     return copy;
   }
 
-  /**
-   * Runs `wait` (a promise that Dawn resolves by polling), first sleeping for most of what the
-   * same wait took last time when `waitKey` names a recurring one; see read().
-   */
-  private async waitFor(wait: () => Promise<unknown>, waitKey?: string): Promise<void> {
-    const submitted = performance.now();
-    const expected = waitKey ? this.expectedWaitMs.get(waitKey) : undefined;
-    if (expected !== undefined && expected > 1) {
-      await new Promise((resolve) => setTimeout(resolve, expected * SLEEP_SHARE_OF_WAIT));
-    }
-    await wait();
-    if (waitKey) this.expectedWaitMs.set(waitKey, performance.now() - submitted);
-  }
-
   /** Waits until the GPU has finished everything submitted so far; `waitKey` as in read(). */
   async sync(waitKey?: string): Promise<void> {
     this.flush();
-    await this.waitFor(() => this.device.queue.onSubmittedWorkDone(), waitKey);
+    await this.waits.wait(() => this.device.queue.onSubmittedWorkDone(), waitKey);
     this.throwIfBroken();
     await this.profiler?.collect();
   }
@@ -351,15 +354,21 @@ export class Gpu {
 // device is in use, so every one ever created stays referenced here.
 const keepAlive: GPU[] = [];
 
-async function requestAdapter(backend: Backend): Promise<GPUAdapter | null> {
+/** The `navigator.gpu` object of Dawn's `backend`, kept alive for the life of the process. */
+export function navigatorGpu(backend: Backend): GPU {
   if (backend === 'opengl') {
     // Mesa's EGL needs no display this way; an explicit setting from the user wins.
     process.env.EGL_PLATFORM ??= 'surfaceless';
   }
   const flags = backend === 'default' || backend === 'auto' ? [] : [`backend=${backend}`];
-  const navigatorGpu = create(flags);
-  keepAlive.push(navigatorGpu);
-  return navigatorGpu.requestAdapter(
+  const gpu = create(flags);
+  keepAlive.push(gpu);
+  return gpu;
+}
+
+/** Dawn's OpenGL backend offers adapters only to requests for the 'compatibility' level. */
+async function requestAdapter(backend: Backend): Promise<GPUAdapter | null> {
+  return navigatorGpu(backend).requestAdapter(
     backend === 'opengl' ? { featureLevel: 'compatibility' } : undefined,
   );
 }
