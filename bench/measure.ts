@@ -1,7 +1,8 @@
 // Measuring one case: the cross-check run, warm-up, then interleaved timed samples per engine.
 import type { Backend, Gpu } from '../src/kernels/gpu.ts';
 import { Gan } from '../src/train/gan.ts';
-import type { ModelConfig } from '../src/train/models.ts';
+import { RADFORD_RECIPE, type ModelConfig } from '../src/train/models.ts';
+import { NO_TRICKS } from '../src/train/recipe.ts';
 import { SeededRandom } from '../src/train/random.ts';
 import { relativeDifference } from './layouts.ts';
 import type { OpCase, Runner } from './op-cases.ts';
@@ -29,15 +30,36 @@ const SLOW_RUN_SECONDS = 10;
 export const MODELS: Record<string, { name: string; model: ModelConfig }> = {
   default: {
     name: 'default DCGAN 28x28 (width 32)',
-    model: { architecture: 'dcgan', imageSize: 28, channels: 1, width: 32, noiseSize: 100 },
+    model: {
+      architecture: 'dcgan',
+      imageSize: 28,
+      channels: 1,
+      width: 32,
+      noiseSize: 100,
+      ...RADFORD_RECIPE,
+    },
   },
   radford: {
     name: 'Radford DCGAN 32x32x3 (width 64)',
-    model: { architecture: 'dcgan', imageSize: 32, channels: 3, width: 64, noiseSize: 100 },
+    model: {
+      architecture: 'dcgan',
+      imageSize: 32,
+      channels: 3,
+      width: 64,
+      noiseSize: 100,
+      ...RADFORD_RECIPE,
+    },
   },
   'tf-tutorial': {
     name: 'TensorFlow tutorial DCGAN 28x28',
-    model: { architecture: 'tf-tutorial', imageSize: 28, channels: 1, width: 64, noiseSize: 100 },
+    model: {
+      architecture: 'tf-tutorial',
+      imageSize: 28,
+      channels: 1,
+      width: 64,
+      noiseSize: 100,
+      ...RADFORD_RECIPE,
+    },
   },
 };
 
@@ -248,6 +270,7 @@ export async function benchTraining(
     optimizer: { lr: 2e-4, beta1: 0.5, beta2: 0.999 },
     batchSize,
     seed: 1,
+    training: NO_TRICKS,
   });
   const real = randomImages(batchSize * model.channels * model.imageSize * model.imageSize, 5);
   const noiseTensor = gan.noiseFor(0, batchSize);

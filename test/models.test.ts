@@ -11,6 +11,7 @@ import {
   buildGenerator,
   type ImageSize,
   type ModelConfig,
+  RADFORD_RECIPE,
 } from '../src/train/models.ts';
 import { testGpu } from './helpers.ts';
 
@@ -25,6 +26,7 @@ const config = (imageSize: ImageSize, channels = 1): ModelConfig => ({
   channels,
   width: 4,
   noiseSize: 6,
+  ...RADFORD_RECIPE,
 });
 
 function shapes(named: Array<[string, Tensor]>): Record<string, readonly number[]> {

@@ -31,6 +31,8 @@ export interface CommandSpec {
   /** Keyed by flag name without the leading dashes, e.g. 'batch-size'. */
   flags: Record<string, FlagSpec>;
   examples?: readonly string[];
+  /** Extra help sections after the flags, e.g. a table of presets. */
+  sections?: ReadonlyArray<{ title: string; lines: readonly string[] }>;
 }
 
 type ValueOfType<Type extends FlagType> = Type extends 'bool'
@@ -247,6 +249,9 @@ export function formatHelp(spec: CommandSpec): string {
     spec.summary,
     ['Flags:', ...flagLines].join('\n'),
   ];
+  for (const section of spec.sections ?? []) {
+    sections.push([`${section.title}:`, ...section.lines.map((line) => INDENT + line)].join('\n'));
+  }
   if (spec.examples !== undefined && spec.examples.length > 0) {
     sections.push(['Examples:', ...spec.examples.map((example) => INDENT + example)].join('\n'));
   }

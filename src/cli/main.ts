@@ -14,9 +14,28 @@ import {
 } from '../kernels/profiler.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { ImageDataset } from '../train/data.ts';
-import { DEFAULT_DATA_DIR } from '../train/idx.ts';
+import { classCount, DEFAULT_DATA_DIR } from '../train/idx.ts';
 import { writeImageGrid } from '../train/image-grid.ts';
-import { IMAGE_SIZES, type Architecture, type ImageSize } from '../train/models.ts';
+import {
+  ACTIVATIONS,
+  GENERATOR_LEAKY_SLOPE,
+  HEADS,
+  IMAGE_SIZES,
+  pixelRange,
+  SCALES,
+  type Activation,
+  type Architecture,
+  type Head,
+  type ImageSize,
+  type Scale,
+} from '../train/models.ts';
+import {
+  DEFAULT_PRESET,
+  parseAugment,
+  PRESET_NAMES,
+  PRESETS,
+  type PresetName,
+} from '../train/recipe.ts';
 import { Gan, validateGanConfig, type GanConfig } from '../train/gan.ts';
 import {
   DEFAULT_RUN_SETTINGS,
@@ -73,6 +92,59 @@ const trainSpec = {
       choices: ['dcgan', 'tf-tutorial'],
       help: "architecture: Radford's DCGAN, or TensorFlow's DCGAN tutorial model (28x28)",
     },
+    preset: {
+      type: 'string',
+      default: DEFAULT_PRESET,
+      choices: PRESET_NAMES,
+      help: 'named recipe (see Presets below); the recipe flags that follow override it',
+    },
+    scale: {
+      type: 'string',
+      choices: SCALES,
+      placeholder: 'tanh|sigmoid',
+      help: 'pixels in [-1, 1] with a tanh output, or in [0, 1] with a sigmoid output',
+    },
+    batchnorm: {
+      type: 'string',
+      choices: ['on', 'off'],
+      placeholder: 'on|off',
+      help: 'batch norm in both nets; without it, layers get biases',
+    },
+    'g-activation': {
+      type: 'string',
+      choices: ACTIVATIONS,
+      placeholder: 'relu|leaky',
+      help: `G's hidden activation (leaky: LeakyReLU(${GENERATOR_LEAKY_SLOPE}))`,
+    },
+    'd-slope': {
+      type: 'float',
+      placeholder: 'F',
+      help: "negative slope of D's LeakyReLUs, in [0, 1)",
+    },
+    'd-head': {
+      type: 'string',
+      choices: HEADS,
+      placeholder: 'dense|gap',
+      help: "D's last layer: dense over the last feature map, or global average pooling + dense",
+    },
+    augment: {
+      type: 'string',
+      placeholder: 'none|flip|translate|flip,translate',
+      help:
+        'augment real and fake images alike, on the GPU, before D sees them (translate: up to ' +
+        'an eighth of the image side); differentiable, so G learns through it',
+    },
+    'label-smoothing': {
+      type: 'float',
+      placeholder: 'F',
+      help: "D's target for real images, e.g. 0.9 (one-sided: fakes stay 0); 1 for none",
+    },
+    conditional: {
+      type: 'bool',
+      help:
+        "condition G and D on the data set's class labels (one-hot code on the noise, one-hot " +
+        'maps on the images)',
+    },
     out: { type: 'string', placeholder: 'DIR', help: 'run folder (default runs/<date-time>)' },
     'sample-every': {
       type: 'int',
@@ -105,11 +177,20 @@ const trainSpec = {
       help: 'steps --profile times, after one untimed warm-up step',
     },
   },
+  sections: [
+    {
+      title: 'Presets (--preset)',
+      lines: PRESET_NAMES.map((name) => `${name.padEnd(9)} ${PRESETS[name].summary}`),
+    },
+  ],
   examples: [
     'shadergan train                         # Fashion-MNIST, 28x28, into runs/<date-time>/',
     'shadergan train --steps 2000 --out runs/short',
     'shadergan train --resume runs/short --steps 4000',
     'shadergan train --image-size 32 --width 64',
+    'shadergan train --preset full --steps 3000',
+    'shadergan train --preset baseline --batchnorm on --d-head gap',
+    'shadergan train --conditional           # one class per row in the sample grids',
     'shadergan train --profile               # GPU time per kernel; writes no files',
   ],
 } satisfies CommandSpec;
@@ -124,10 +205,24 @@ const sampleSpec = {
       help: 'required: a checkpoint file, or a run folder holding checkpoint.safetensors',
     },
     out: { type: 'string', default: 'grid.png', placeholder: 'FILE', help: 'PNG to write' },
-    n: { type: 'int', default: 64, min: 1, help: 'number of images' },
+    n: {
+      type: 'int',
+      default: 64,
+      min: 1,
+      help: 'number of images; a conditional model without --class draws one row per class, n/classes wide',
+    },
     seed: { type: 'int', default: 0, help: 'noise seed' },
+    class: {
+      type: 'int',
+      min: 0,
+      placeholder: 'K',
+      help: 'conditional models: draw every image of class K (0-based)',
+    },
   },
-  examples: ['shadergan sample --checkpoint runs/short --out grid.png --n 64'],
+  examples: [
+    'shadergan sample --checkpoint runs/short --out grid.png --n 64',
+    'shadergan sample --checkpoint runs/cond --class 3 --out dresses.png',
+  ],
 } satisfies CommandSpec;
 
 const infoSpec = {
@@ -177,6 +272,15 @@ const CONFIG_FLAGS = [
   'width',
   'noise',
   'model',
+  'preset',
+  'scale',
+  'batchnorm',
+  'g-activation',
+  'd-slope',
+  'd-head',
+  'augment',
+  'label-smoothing',
+  'conditional',
 ];
 
 /** Flags about a run folder or a run's length, which --profile has neither of. */
@@ -288,6 +392,9 @@ async function train(argv: string[]): Promise<number> {
 
 /** The model and optimizer that the train flags ask for, validated. */
 function ganConfigOf(flags: TrainFlags): GanConfig {
+  if (flags.conditional) checkDataFolder(flags.data);
+  const preset = PRESETS[flags.preset as PresetName];
+  const recipe = preset.model;
   const config: GanConfig = {
     model: {
       architecture: flags.model as Architecture,
@@ -295,10 +402,23 @@ function ganConfigOf(flags: TrainFlags): GanConfig {
       channels: 1,
       width: flags.width,
       noiseSize: flags.noise,
+      scale: (flags.scale as Scale | undefined) ?? recipe.scale,
+      batchNorm: flags.batchnorm === undefined ? recipe.batchNorm : flags.batchnorm === 'on',
+      generatorActivation:
+        (flags['g-activation'] as Activation | undefined) ?? recipe.generatorActivation,
+      discriminatorSlope: flags['d-slope'] ?? recipe.discriminatorSlope,
+      discriminatorHead: (flags['d-head'] as Head | undefined) ?? recipe.discriminatorHead,
+      classes: flags.conditional ? classCount(flags.data) : 0,
     },
     optimizer: { lr: flags.lr, beta1: flags.beta1, beta2: flags.beta2 },
     batchSize: flags.batch,
     seed: flags.seed,
+    training: {
+      augment:
+        flags.augment === undefined ? [...preset.training.augment] : parseAugment(flags.augment),
+      realTarget: flags['label-smoothing'] ?? preset.training.realTarget,
+    },
+    preset: flags.preset,
   };
   validateGanConfig(config);
   return config;
@@ -315,8 +435,13 @@ async function profileTraining(flags: TrainFlags): Promise<number> {
   const steps = flags['profile-steps'];
   const gpu = await getGpu({ timestamps: true });
   const data = ImageDataset.load(flags.data, config.model.imageSize);
-  const batchFor = (step: number): Float32Array =>
-    data.batch(step, config.batchSize, config.seed, config.model.channels);
+  const { batchSize, seed, model } = config;
+  const range = pixelRange(model.scale);
+  const step = (): Promise<unknown> =>
+    gan.trainStep(
+      data.batch(gan.step, batchSize, seed, model.channels, range),
+      model.classes > 0 ? data.batchLabels(gan.step, batchSize, seed) : undefined,
+    );
 
   const gan = new Gan(gpu, config);
   try {
@@ -324,16 +449,15 @@ async function profileTraining(flags: TrainFlags): Promise<number> {
       `shadergan: profiling ${steps} training step${steps === 1 ? '' : 's'} ` +
         `on ${describeAdapter(gpu)}\n`,
     );
-    await gan.trainStep(batchFor(gan.step));
+    await step();
 
     const times = new OpTimes();
     const timed = gpu.enableProfiling((time) => times.add(time));
     const started = performance.now();
-    for (let step = 0; step < steps; step += 1) await gan.trainStep(batchFor(gan.step));
+    for (let done = 0; done < steps; done += 1) await step();
     const wallMilliseconds = (performance.now() - started) / steps;
     await gpu.sync();
 
-    const { model, batchSize } = config;
     const what =
       `${model.architecture} ${model.imageSize}x${model.imageSize}, width ${model.width}, ` +
       `batch ${batchSize}`;
@@ -390,27 +514,61 @@ async function sample(argv: string[]): Promise<void> {
 
   const gpu = await getGpu();
   const { gan, info } = loadCheckpoint(gpu, path);
-  const { imageSize, channels, noiseSize } = info.config.model;
-  // Generated in chunks so that a large grid stays within the device's buffer limits.
-  const plane = channels * imageSize * imageSize;
-  const images = new Float32Array(flags.n * plane);
-  for (let first = 0; first < flags.n; first += SAMPLE_CHUNK) {
-    const count = Math.min(SAMPLE_CHUNK, flags.n - first);
-    const noise = randn(gpu, [count, noiseSize], flags.seed >>> 0, first * noiseSize);
-    images.set(await gan.generate(noise), first * plane);
-    noise.dispose();
+  try {
+    const model = info.config.model;
+    const { imageSize, channels, noiseSize, classes } = model;
+    const layout = sampleLayout(flags.n, classes, flags.class, path);
+    // Generated in chunks so that a large grid stays within the device's buffer limits.
+    const plane = channels * imageSize * imageSize;
+    const images = new Float32Array(layout.count * plane);
+    for (let first = 0; first < layout.count; first += SAMPLE_CHUNK) {
+      const count = Math.min(SAMPLE_CHUNK, layout.count - first);
+      const noise = randn(gpu, [count, noiseSize], flags.seed >>> 0, first * noiseSize);
+      const labels = layout.labels?.subarray(first, first + count);
+      images.set(await gan.generate(noise, labels), first * plane);
+      noise.dispose();
+    }
+    writeImageGrid(flags.out, images, {
+      count: layout.count,
+      channels: channels === 3 ? 3 : 1,
+      height: imageSize,
+      width: imageSize,
+      range: pixelRange(model.scale),
+      columns: layout.columns,
+    });
+    console.log(
+      `Wrote ${layout.count} sample${layout.count === 1 ? '' : 's'}${layout.what} from step ` +
+        `${info.step} to ${flags.out}`,
+    );
+  } finally {
+    gan.dispose();
   }
-  gan.dispose();
-  writeImageGrid(flags.out, images, {
-    count: flags.n,
-    channels: channels === 3 ? 3 : 1,
-    height: imageSize,
-    width: imageSize,
-    range: [-1, 1],
-  });
-  console.log(
-    `Wrote ${flags.n} sample${flags.n === 1 ? '' : 's'} from step ${info.step} to ${flags.out}`,
+}
+
+/** How many images `sample` draws, of which classes, and how the grid is laid out. */
+function sampleLayout(
+  n: number,
+  classes: number,
+  chosen: number | undefined,
+  path: string,
+): { count: number; labels?: Float32Array; columns?: number; what: string } {
+  if (classes === 0) {
+    if (chosen !== undefined) {
+      throw new ShaderganError(`--class needs a conditional model; ${path} is not one`);
+    }
+    return { count: n, what: '' };
+  }
+  if (chosen !== undefined) {
+    if (chosen >= classes) {
+      throw new ShaderganError(`--class ${chosen}: the model knows classes 0 to ${classes - 1}`);
+    }
+    return { count: n, labels: new Float32Array(n).fill(chosen), what: ` of class ${chosen}` };
+  }
+  const columns = Math.max(1, Math.round(n / classes));
+  const labels = Float32Array.from({ length: classes * columns }, (_, i) =>
+    Math.floor(i / columns),
   );
+  return { count: labels.length, labels, columns, what: `, one row per class` };
 }
 
 async function info(argv: string[]): Promise<void> {

@@ -3,7 +3,7 @@
 // weights [in, out, kh, kw], batch-norm running statistics and num_batches_tracked), Adam's
 // moments behind `optimizer.`, and the config and step counters in the metadata.
 import { CheckpointError } from '../errors.ts';
-import { Gan, type GanConfig, validateGanConfig } from './gan.ts';
+import { completeGanConfig, Gan, type GanConfig, validateGanConfig } from './gan.ts';
 import { readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 
@@ -91,7 +91,7 @@ function parseMetadata(
   }
   let config: GanConfig;
   try {
-    config = JSON.parse(metadata.config ?? '') as GanConfig;
+    config = completeGanConfig(JSON.parse(metadata.config ?? '') as GanConfig);
     validateGanConfig(config);
   } catch (error) {
     throw new CheckpointError(`${path} has an unreadable config: ${(error as Error).message}`);

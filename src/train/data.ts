@@ -35,31 +35,53 @@ export class ImageDataset {
     return batches;
   }
 
-  /**
-   * The images of batch `step` (counted from the start of training) as floats in NCHW with
-   * `channels` copies of the gray channel, mapped to [-1, 1].
-   */
-  batch(step: number, batchSize: number, seed: number, channels: number): Float32Array {
+  /** The data set's indices of the images of batch `step` (counted from the start). */
+  private batchIndices(step: number, batchSize: number, seed: number): Uint32Array {
     const perEpoch = this.batchesPerEpoch(batchSize);
     const epoch = Math.floor(step / perEpoch);
     if (epoch !== this.orderEpoch) {
       this.order = shuffledIndices(this.count, seed, epoch);
       this.orderEpoch = epoch;
     }
-    const order = this.order as Uint32Array;
     const first = (step % perEpoch) * batchSize;
+    return (this.order as Uint32Array).subarray(first, first + batchSize);
+  }
+
+  /**
+   * The images of batch `step` (counted from the start of training) as floats in NCHW with
+   * `channels` copies of the gray channel, mapped from 0..255 onto `range`.
+   */
+  batch(
+    step: number,
+    batchSize: number,
+    seed: number,
+    channels: number,
+    range: [number, number] = [-1, 1],
+  ): Float32Array {
+    const indices = this.batchIndices(step, batchSize, seed);
+    const [low, high] = range;
+    const factor = (high - low) / 255;
     const plane = this.size * this.size;
     const out = new Float32Array(batchSize * channels * plane);
     for (let item = 0; item < batchSize; item += 1) {
-      const source = order[first + item] * plane;
+      const source = indices[item] * plane;
       for (let channel = 0; channel < channels; channel += 1) {
         const target = (item * channels + channel) * plane;
         for (let pixel = 0; pixel < plane; pixel += 1) {
-          out[target + pixel] = this.pixels[source + pixel] / 127.5 - 1;
+          out[target + pixel] = this.pixels[source + pixel] * factor + low;
         }
       }
     }
     return out;
+  }
+
+  /** The class labels of batch `step`, as floats, in the order of batch(). */
+  batchLabels(step: number, batchSize: number, seed: number): Float32Array {
+    if (this.labels === null) {
+      throw new DataError('the data set has no labels file (train-labels-idx1-ubyte)');
+    }
+    const labels = this.labels;
+    return Float32Array.from(this.batchIndices(step, batchSize, seed), (index) => labels[index]);
   }
 }
 

@@ -1,6 +1,8 @@
 // One GAN training step, as in PyTorch's DCGAN example: update D on a real batch (target 1)
 // and on detached fakes (target 0), then update G with the non-saturating loss, D(G(z)) -> 1.
+// Recipes add augmentation of everything D sees, a smoothed real target, and class labels.
 import { add, backward } from '../autograd/elementwise.ts';
+import { augmentImages } from '../autograd/images.ts';
 import { bceWithLogits } from '../autograd/loss.ts';
 import { randn } from '../autograd/random.ts';
 import { asyncScope, noGrad } from '../autograd/tape.ts';
@@ -16,9 +18,18 @@ import {
   buildGenerator,
   type Discriminator,
   type Generator,
+  pixelRange,
+  RADFORD_RECIPE,
   type ModelConfig,
   validateModelConfig,
 } from './models.ts';
+import { mixWords, SeededRandom } from './random.ts';
+import {
+  augmentTransforms,
+  NO_TRICKS,
+  type TrainingRecipe,
+  validateTrainingRecipe,
+} from './recipe.ts';
 
 export interface OptimizerConfig {
   lr: number;
@@ -31,6 +42,9 @@ export interface GanConfig {
   optimizer: OptimizerConfig;
   batchSize: number;
   seed: number;
+  training: TrainingRecipe;
+  /** The preset the recipe started from, for reports; the fields above are what counts. */
+  preset?: string;
 }
 
 export interface StepLosses {
@@ -63,11 +77,32 @@ export function validateGanConfig(config: GanConfig): void {
   if (!Number.isSafeInteger(config.seed)) {
     throw new ShaderganError(`the seed must be an integer, got ${config.seed}`);
   }
+  if (typeof config.training !== 'object' || config.training === null) {
+    throw new ShaderganError('no training recipe (augment, realTarget) in the config');
+  }
+  validateTrainingRecipe(config.training);
+}
+
+/**
+ * A config as stored by any version: fields that older checkpoints lack take the values
+ * those checkpoints were trained with (Radford's recipe, no augmentation, target 1).
+ */
+export function completeGanConfig(stored: GanConfig): GanConfig {
+  if (typeof stored !== 'object' || stored === null) return stored;
+  return {
+    ...stored,
+    model: { ...RADFORD_RECIPE, ...stored.model },
+    training: { ...NO_TRICKS, ...stored.training },
+  };
 }
 
 // Separate random streams, so changing one use of randomness leaves the others as they were.
 const NOISE_STREAM = 0x6e6f6973;
 const FIXED_NOISE_STREAM = 0x66697865;
+const LABEL_STREAM = 0x6c61626c;
+/** Which augmentation draw in a step: real and fake images get independent transforms. */
+const AUGMENT_REAL = 0;
+const AUGMENT_FAKE = 1;
 
 export class Gan {
   readonly generator: Generator;
@@ -105,28 +140,80 @@ export class Gan {
   }
 
   /**
-   * Runs one step on `realImages` ([batch, channels, size, size] in [-1, 1]). The whole step is
-   * recorded before anything is read back; the two losses are the only values that come back.
+   * The classes of the fakes of training step `step` (conditional models): uniform over the
+   * classes, a pure function of the seed and the step. Null for an unconditional model.
    */
-  async trainStep(realImages: Float32Array): Promise<StepLosses> {
-    const { batchSize, model } = this.config;
+  labelsFor(step: number, count: number): Float32Array | null {
+    const { classes } = this.config.model;
+    if (classes === 0) return null;
+    const random = new SeededRandom(mixWords([this.config.seed >>> 0, LABEL_STREAM, step >>> 0]));
+    return Float32Array.from({ length: count }, () => random.nextInt(classes));
+  }
+
+  /** The labels of sample grids: one row of `perClass` images per class, in class order. */
+  sampleLabels(perClass: number): Float32Array {
+    const { classes } = this.config.model;
+    return Float32Array.from({ length: classes * perClass }, (_, index) =>
+      Math.floor(index / perClass),
+    );
+  }
+
+  /** What D sees of a batch: the images themselves, or their augmented copies. */
+  private discriminatorView(images: Tensor, use: number): Tensor {
+    const { training, model, seed } = this.config;
+    if (training.augment.length === 0) return images;
+    const [count] = images.shape;
+    const transforms = augmentTransforms(
+      training.augment,
+      model.imageSize,
+      count,
+      seed,
+      this.step,
+      use,
+    );
+    const background = pixelRange(model.scale)[0];
+    return augmentImages(images, Tensor.fromArray(this.gpu, transforms, [count, 3]), background);
+  }
+
+  /**
+   * Runs one step on `realImages` ([batch, channels, size, size] in the pixel range of the
+   * model's scale), with their class indices `realLabels` for a conditional model. The whole
+   * step is recorded before anything is read back; the two losses are the only values that
+   * come back.
+   */
+  async trainStep(realImages: Float32Array, realLabels?: Float32Array): Promise<StepLosses> {
+    const { batchSize, model, training } = this.config;
     const shape = [batchSize, model.channels, model.imageSize, model.imageSize];
+    if (model.classes > 0 !== (realLabels !== undefined)) {
+      throw new ShaderganError(
+        model.classes > 0
+          ? 'a conditional GAN trains on labelled images: the data set has no labels'
+          : 'this GAN is not conditional; it trains without labels',
+      );
+    }
 
     const losses = await asyncScope(async () => {
       this.generator.train();
       this.discriminator.train();
       const real = Tensor.fromArray(this.gpu, realImages, shape);
-      const fake = this.generator.forward(this.noiseFor(this.step, batchSize));
+      const labelTensor = (values: Float32Array | null | undefined): Tensor | undefined =>
+        values ? Tensor.fromArray(this.gpu, values, [values.length]) : undefined;
+      const realClasses = labelTensor(realLabels);
+      const fakeClasses = labelTensor(this.labelsFor(this.step, batchSize));
+      const fake = this.generator.forward(this.noiseFor(this.step, batchSize), fakeClasses);
 
-      const lossReal = bceWithLogits(this.discriminator.forward(real), 1);
-      const lossFake = bceWithLogits(this.discriminator.forward(fake.detach()), 0);
+      const d = (images: Tensor, use: number, classes: Tensor | undefined): Tensor =>
+        this.discriminator.forward(this.discriminatorView(images, use), classes);
+      const lossReal = bceWithLogits(d(real, AUGMENT_REAL, realClasses), training.realTarget);
+      const lossFake = bceWithLogits(d(fake.detach(), AUGMENT_FAKE, fakeClasses), 0);
       const lossD = add(lossReal, lossFake);
       backward(lossD);
       this.optimizerD.step();
 
       // D is frozen while G learns: its weight gradients would be computed only to be dropped.
+      // G's target stays 1: label smoothing is one-sided, for D's real images only.
       const lossG = withFrozen(this.discriminator, () => {
-        const loss = bceWithLogits(this.discriminator.forward(fake), 1);
+        const loss = bceWithLogits(d(fake, AUGMENT_FAKE, fakeClasses), 1);
         backward(loss);
         return loss;
       });
@@ -139,11 +226,15 @@ export class Gan {
     return losses;
   }
 
-  /** Generator output for `noise` with batch norm in inference mode; nothing is recorded. */
-  async generate(noise: Tensor): Promise<Float32Array> {
+  /**
+   * Generator output for `noise` (and class indices `labels`, for a conditional model) with
+   * batch norm in inference mode; nothing is recorded.
+   */
+  async generate(noise: Tensor, labels?: Float32Array): Promise<Float32Array> {
     return asyncScope(async () => {
       this.generator.eval();
-      const images = noGrad(() => this.generator.forward(noise));
+      const classes = labels ? Tensor.fromArray(this.gpu, labels, [labels.length]) : undefined;
+      const images = noGrad(() => this.generator.forward(noise, classes));
       this.generator.train();
       return images.toArray();
     });

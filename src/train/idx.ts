@@ -162,18 +162,47 @@ export function loadImageSet(directory: string, split: Split): ImageSet {
   const [count, height, width] = images.dims;
   const imageSet: ImageSet = { images: images.data, count, height, width };
 
-  const labelsPath = findWithOrWithoutGzip(directory, `${split}-labels-idx1-ubyte`);
-  if (labelsPath !== undefined) {
-    const labels = readIdx(labelsPath);
-    if (labels.dims.length !== 1 || labels.dims[0] !== count) {
+  const labels = readLabels(directory, split);
+  if (labels !== null) {
+    if (labels.data.length !== count) {
       throw new DataError(
-        `${labelsPath} does not match ${imagesPath}: expected ${count} ` +
-          `labels in one dimension, found dimensions [${labels.dims.join(', ')}].`,
+        `${labels.path} does not match ${imagesPath}: expected ${count} labels, ` +
+          `found ${labels.data.length}.`,
       );
     }
     imageSet.labels = labels.data;
   }
   return imageSet;
+}
+
+/** The labels file of a split, or null when the folder has none. */
+export function readLabels(
+  directory: string,
+  split: Split,
+): { path: string; data: Uint8Array } | null {
+  const path = findWithOrWithoutGzip(directory, `${split}-labels-idx1-ubyte`);
+  if (path === undefined) return null;
+  const labels = readIdx(path);
+  if (labels.dims.length !== 1) {
+    throw new DataError(
+      `${path} should hold labels in one dimension, found [${labels.dims.join(', ')}].`,
+    );
+  }
+  return { path, data: labels.data };
+}
+
+/** The number of classes of a labelled training split: its largest label plus one. */
+export function classCount(directory: string): number {
+  const labels = readLabels(directory, 'train');
+  if (labels === null) {
+    throw new DataError(
+      `--conditional needs class labels, but ${directory} has no train-labels-idx1-ubyte[.gz]`,
+    );
+  }
+  const count = labels.data.reduce((largest, label) => Math.max(largest, label), 0) + 1;
+  if (count < 2)
+    throw new DataError(`${labels.path} holds a single class; nothing to condition on`);
+  return count;
 }
 
 function findWithOrWithoutGzip(directory: string, baseName: string): string | undefined {

@@ -1,8 +1,11 @@
 // DCGAN generator and discriminator (Radford et al. 2015): transposed convolutions up, strided
 // convolutions down, no pooling, batch norm everywhere except the generator's output layer and
 // the discriminator's input layer, ReLU in G, LeakyReLU(0.2) in D, tanh output. Layer indices
-// inside `main` follow PyTorch's DCGAN example, so state_dict names match it.
+// inside `main` follow PyTorch's DCGAN example, so state_dict names match it. The recipe
+// fields of ModelConfig vary this: no batch norm (layers then get biases), LeakyReLU in G, a
+// sigmoid output, a global-average-pooling head in D, and class conditioning.
 import { reshape } from '../autograd/elementwise.ts';
+import { appendOneHot, globalAvgPool } from '../autograd/images.ts';
 import type { Tensor } from '../autograd/tensor.ts';
 import { ShaderganError } from '../errors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
@@ -15,6 +18,7 @@ import {
   ReLU,
   Reshape,
   Sequential,
+  Sigmoid,
   Tanh,
 } from '../nn/layers.ts';
 import { Module } from '../nn/module.ts';
@@ -24,6 +28,17 @@ export type Architecture = (typeof ARCHITECTURES)[number];
 export const IMAGE_SIZES = [28, 32, 64] as const;
 export type ImageSize = (typeof IMAGE_SIZES)[number];
 
+export const SCALES = ['tanh', 'sigmoid'] as const;
+/** Pixel range and G's output activation: tanh for [-1, 1], sigmoid for [0, 1]. */
+export type Scale = (typeof SCALES)[number];
+export const ACTIVATIONS = ['relu', 'leaky'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+export const HEADS = ['dense', 'gap'] as const;
+/** D's last layer: dense over the whole last feature map, or global average pooling + dense. */
+export type Head = (typeof HEADS)[number];
+/** The negative slope of G's LeakyReLU when generatorActivation is 'leaky'. */
+export const GENERATOR_LEAKY_SLOPE = 0.2;
+
 export interface ModelConfig {
   architecture: Architecture;
   imageSize: ImageSize;
@@ -31,6 +46,29 @@ export interface ModelConfig {
   /** Channels of D's first layer; deeper layers double it (see the README for G). */
   width: number;
   noiseSize: number;
+  scale: Scale;
+  batchNorm: boolean;
+  generatorActivation: Activation;
+  /** Negative slope of D's LeakyReLUs. */
+  discriminatorSlope: number;
+  discriminatorHead: Head;
+  /** 0 for an unconditional GAN; otherwise G and D both see one of this many class labels. */
+  classes: number;
+}
+
+/** Radford et al.'s recipe, and what checkpoints written before recipes existed were. */
+export const RADFORD_RECIPE = {
+  scale: 'tanh',
+  batchNorm: true,
+  generatorActivation: 'relu',
+  discriminatorSlope: 0.2,
+  discriminatorHead: 'dense',
+  classes: 0,
+} as const satisfies Partial<ModelConfig>;
+
+/** The pixel range [low, high] of a scale. */
+export function pixelRange(scale: Scale): [number, number] {
+  return scale === 'tanh' ? [-1, 1] : [0, 1];
 }
 
 /** A network whose layers sit in one Sequential named `main`, as in PyTorch's DCGAN. */
@@ -51,24 +89,43 @@ abstract class DcganNetwork extends Module {
   }
 }
 
-/** Maps noise [N, noiseSize] to images [N, channels, size, size] in [-1, 1]. */
+/**
+ * Class labels as a tensor [N] of class indices (stored as floats), checked against the model:
+ * given exactly when the model is conditional.
+ */
+function checkLabels(config: ModelConfig, batch: number, labels: Tensor | undefined): void {
+  if (config.classes === 0) {
+    if (labels) throw new ShaderganError('this model is not conditional; it takes no labels');
+    return;
+  }
+  if (!labels || labels.shape.length !== 1 || labels.shape[0] !== batch) {
+    throw new ShaderganError(
+      `this model is conditional on ${config.classes} classes: it needs labels [${batch}]` +
+        (labels ? `, got [${labels.shape}]` : ''),
+    );
+  }
+}
+
+/** Maps noise [N, noiseSize] (and labels [N]) to images [N, channels, size, size]. */
 export class Generator extends DcganNetwork {
-  forward(noise: Tensor): Tensor {
+  forward(noise: Tensor, labels?: Tensor): Tensor {
     const [batch, noiseSize] = noise.shape;
     if (noise.shape.length !== 2 || noiseSize !== this.config.noiseSize) {
       throw new ShaderganError(
         `Generator expects noise [batch, ${this.config.noiseSize}], got [${noise.shape}]`,
       );
     }
+    checkLabels(this.config, batch, labels);
+    const code = labels ? appendOneHot(noise, labels, this.config.classes) : noise;
     const input =
-      this.config.architecture === 'dcgan' ? reshape(noise, [batch, noiseSize, 1, 1]) : noise;
+      this.config.architecture === 'dcgan' ? reshape(code, [batch, code.shape[1], 1, 1]) : code;
     return this.main.forward(input);
   }
 }
 
-/** Maps images to one logit each, [N, 1]; the sigmoid lives in the loss (BCE with logits). */
+/** Maps images (and labels) to one logit each, [N, 1]; the sigmoid lives in the loss. */
 export class Discriminator extends DcganNetwork {
-  forward(images: Tensor): Tensor {
+  forward(images: Tensor, labels?: Tensor): Tensor {
     const { channels, imageSize } = this.config;
     const [batch] = images.shape;
     const expected = [batch, channels, imageSize, imageSize];
@@ -78,13 +135,36 @@ export class Discriminator extends DcganNetwork {
           `got [${images.shape}]`,
       );
     }
-    return reshape(this.main.forward(images), [batch, 1]);
+    checkLabels(this.config, batch, labels);
+    const input = labels ? appendOneHot(images, labels, this.config.classes) : images;
+    return reshape(this.main.forward(input), [batch, 1]);
+  }
+}
+
+/** The mean of each feature map, [N, C, H, W] -> [N, C]. */
+export class GlobalAvgPool extends Module {
+  forward(input: Tensor): Tensor {
+    return globalAvgPool(input);
+  }
+  describe(): string {
+    return 'GlobalAvgPool()';
   }
 }
 
 function describeConfig(config: ModelConfig): string {
   const { architecture, imageSize: size, channels, width, noiseSize } = config;
-  return `${architecture}, ${size}x${size}x${channels}, width ${width}, noise ${noiseSize}`;
+  const recipe = [
+    config.batchNorm ? 'batch norm' : 'no batch norm',
+    `G ${config.generatorActivation}`,
+    `D slope ${config.discriminatorSlope}`,
+    `${config.discriminatorHead} head`,
+    `${config.scale} output`,
+    ...(config.classes > 0 ? [`conditional on ${config.classes} classes`] : []),
+  ];
+  return (
+    `${architecture}, ${size}x${size}x${channels}, width ${width}, noise ${noiseSize}, ` +
+    recipe.join(', ')
+  );
 }
 
 export function validateModelConfig(config: ModelConfig): void {
@@ -103,25 +183,63 @@ export function validateModelConfig(config: ModelConfig): void {
       throw new ShaderganError(`model ${key} must be a positive integer, got ${config[key]}`);
     }
   }
+  validateRecipe(config);
+}
+
+function validateRecipe(config: ModelConfig): void {
+  const oneOf = (name: string, value: unknown, allowed: readonly string[]): void => {
+    if (!allowed.includes(value as string)) {
+      throw new ShaderganError(`${name} must be one of ${allowed.join(', ')}, got ${value}`);
+    }
+  };
+  oneOf('the scale', config.scale, SCALES);
+  oneOf("G's activation", config.generatorActivation, ACTIVATIONS);
+  oneOf("D's head", config.discriminatorHead, HEADS);
+  if (typeof config.batchNorm !== 'boolean') {
+    throw new ShaderganError(`batchNorm must be true or false, got ${config.batchNorm}`);
+  }
+  const slope = config.discriminatorSlope;
+  if (typeof slope !== 'number' || !(slope >= 0 && slope < 1)) {
+    throw new ShaderganError(`D's LeakyReLU slope must be in [0, 1), got ${slope}`);
+  }
+  if (!Number.isInteger(config.classes) || config.classes < 0 || config.classes > 1000) {
+    throw new ShaderganError(`classes must be 0 (unconditional) to 1000, got ${config.classes}`);
+  }
+  if (config.architecture === 'tf-tutorial') {
+    const differs = (Object.keys(RADFORD_RECIPE) as Array<keyof typeof RADFORD_RECIPE>).filter(
+      (key) => config[key] !== RADFORD_RECIPE[key],
+    );
+    if (differs.length > 0) {
+      throw new ShaderganError(
+        `the tf-tutorial model mirrors TensorFlow's tutorial and takes no model recipe ` +
+          `options (got ${differs.join(', ')}); use --model dcgan`,
+      );
+    }
+  }
 }
 
 export function buildGenerator(gpu: Gpu, config: ModelConfig): Generator {
   validateModelConfig(config);
-  const { channels, width, noiseSize } = config;
-  const up = (inC: number, outC: number): Module[] => [
-    new ConvTranspose2d(gpu, inC, outC, 4, { stride: 2, padding: 1, bias: false }),
-    new BatchNorm2d(gpu, outC),
-    new ReLU(),
-  ];
+  const { channels, width, noiseSize, batchNorm, classes } = config;
+  const activation = (): Module =>
+    config.generatorActivation === 'relu' ? new ReLU() : new LeakyReLU(GENERATOR_LEAKY_SLOPE);
+  // Without batch norm after it, a layer needs its own bias.
+  const normalized = (conv: Module, outC: number): Module[] =>
+    batchNorm ? [conv, new BatchNorm2d(gpu, outC), activation()] : [conv, activation()];
+  const up = (inC: number, outC: number): Module[] =>
+    normalized(
+      new ConvTranspose2d(gpu, inC, outC, 4, { stride: 2, padding: 1, bias: !batchNorm }),
+      outC,
+    );
   const output = (inC: number): Module[] => [
     new ConvTranspose2d(gpu, inC, channels, 4, { stride: 2, padding: 1, bias: false }),
-    new Tanh(),
+    config.scale === 'tanh' ? new Tanh() : new Sigmoid(),
   ];
-  const project = (outC: number, size: number): Module[] => [
-    new ConvTranspose2d(gpu, noiseSize, outC, size, { bias: false }),
-    new BatchNorm2d(gpu, outC),
-    new ReLU(),
-  ];
+  const project = (outC: number, size: number): Module[] =>
+    normalized(
+      new ConvTranspose2d(gpu, noiseSize + classes, outC, size, { bias: !batchNorm }),
+      outC,
+    );
 
   if (config.architecture === 'tf-tutorial')
     return new Generator(config, tfTutorialGenerator(gpu, config));
@@ -152,19 +270,23 @@ export function buildGenerator(gpu: Gpu, config: ModelConfig): Generator {
 
 export function buildDiscriminator(gpu: Gpu, config: ModelConfig): Discriminator {
   validateModelConfig(config);
-  const { channels, width } = config;
+  const { channels, width, batchNorm, classes } = config;
+  const slope = config.discriminatorSlope;
   const first = (): Module[] => [
-    new Conv2d(gpu, channels, width, 4, { stride: 2, padding: 1, bias: false }),
-    new LeakyReLU(0.2),
+    new Conv2d(gpu, channels + classes, width, 4, { stride: 2, padding: 1, bias: false }),
+    new LeakyReLU(slope),
   ];
-  const down = (inC: number, outC: number): Module[] => [
-    new Conv2d(gpu, inC, outC, 4, { stride: 2, padding: 1, bias: false }),
-    new BatchNorm2d(gpu, outC),
-    new LeakyReLU(0.2),
-  ];
-  const logit = (inC: number, size: number): Module[] => [
-    new Conv2d(gpu, inC, 1, size, { bias: false }),
-  ];
+  const down = (inC: number, outC: number): Module[] => {
+    const conv = new Conv2d(gpu, inC, outC, 4, { stride: 2, padding: 1, bias: !batchNorm });
+    return batchNorm
+      ? [conv, new BatchNorm2d(gpu, outC), new LeakyReLU(slope)]
+      : [conv, new LeakyReLU(slope)];
+  };
+  // `size` is the side of the last feature map: the dense head's kernel covers all of it.
+  const logit = (inC: number, size: number): Module[] =>
+    config.discriminatorHead === 'dense'
+      ? [new Conv2d(gpu, inC, 1, size, { bias: false })]
+      : [new GlobalAvgPool(), new Linear(gpu, inC, 1)];
 
   if (config.architecture === 'tf-tutorial')
     return new Discriminator(config, tfTutorialDiscriminator(gpu));

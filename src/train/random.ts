@@ -20,7 +20,7 @@ function splitmix32(counter: number): { output: number; counter: number } {
 }
 
 /** Hashes several 32-bit words into one, order-sensitive, for deriving per-purpose seeds. */
-function mixWords(words: readonly number[]): number {
+export function mixWords(words: readonly number[]): number {
   let hash = 0;
   for (const word of words) hash = splitmix32(hash ^ word).output;
   return hash;

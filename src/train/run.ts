@@ -18,6 +18,7 @@ import type { Gpu } from '../kernels/gpu.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { ImageDataset } from './data.ts';
+import { pixelRange } from './models.ts';
 import { Gan, type GanConfig } from './gan.ts';
 import { writeImageGrid } from './image-grid.ts';
 import { ProgressBar, type ProgressStream } from './progress.ts';
@@ -26,6 +27,8 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const LOCK_FILE = '.lock';
 const SETTINGS_KEY = 'run.settings';
 const SAMPLE_COUNT = 64;
+/** A conditional model's grids have one row per class, this many images wide. */
+const SAMPLES_PER_CLASS = 8;
 /** Used for what neither the command line nor an older checkpoint gives. */
 export const DEFAULT_RUN_SETTINGS = {
   steps: null,
@@ -216,12 +219,29 @@ function truncateMetrics(path: string, step: number): void {
   writeFileAtomic(path, [Buffer.from(kept.map((line) => `${line}\n`).join(''))]);
 }
 
+/** A conditional run needs labels in [0, classes) for every training image. */
+function checkLabels(data: ImageDataset, classes: number, dataDir: string): void {
+  if (classes === 0) return;
+  if (data.labels === null) {
+    throw new ShaderganError(
+      `this run is conditional, but ${dataDir} has no train-labels-idx1-ubyte[.gz]`,
+    );
+  }
+  const largest = data.labels.reduce((most, label) => Math.max(most, label), 0);
+  if (largest >= classes) {
+    throw new ShaderganError(
+      `this run is conditional on ${classes} classes, but ${dataDir} has label ${largest}`,
+    );
+  }
+}
+
 async function trainLoop(gan: Gan, settings: RunSettings, options: RunOptions): Promise<RunResult> {
   const { outDir } = options;
   const { config } = gan;
   const { model, batchSize, seed } = config;
   const data = ImageDataset.load(settings.dataDir, model.imageSize);
   const perEpoch = data.batchesPerEpoch(batchSize);
+  checkLabels(data, model.classes, settings.dataDir);
   const totalSteps = settings.steps ?? settings.epochs * perEpoch;
   if (totalSteps < gan.step) {
     throw new ShaderganError(
@@ -236,16 +256,21 @@ async function trainLoop(gan: Gan, settings: RunSettings, options: RunOptions): 
   const metricsPath = join(outDir, 'metrics.jsonl');
   truncateMetrics(metricsPath, gan.step);
   const checkpointPath = join(outDir, CHECKPOINT_FILE);
-  const fixedNoise = gan.fixedNoise(SAMPLE_COUNT).keep();
+  const conditional = model.classes > 0;
+  const sampleCount = conditional ? model.classes * SAMPLES_PER_CLASS : SAMPLE_COUNT;
+  const sampleLabels = conditional ? gan.sampleLabels(SAMPLES_PER_CLASS) : undefined;
+  const fixedNoise = gan.fixedNoise(sampleCount).keep();
+  const range = pixelRange(model.scale);
 
   const writeSamples = async (): Promise<void> => {
-    const images = await gan.generate(fixedNoise);
+    const images = await gan.generate(fixedNoise, sampleLabels);
     const gridOptions = {
-      count: SAMPLE_COUNT,
+      count: sampleCount,
       channels: model.channels === 3 ? (3 as const) : (1 as const),
       height: model.imageSize,
       width: model.imageSize,
-      range: [-1, 1] as [number, number],
+      range,
+      columns: conditional ? SAMPLES_PER_CLASS : undefined,
     };
     const name = `step-${String(gan.step).padStart(6, '0')}.png`;
     writeImageGrid(join(outDir, 'samples', name), images, gridOptions);
@@ -267,8 +292,9 @@ async function trainLoop(gan: Gan, settings: RunSettings, options: RunOptions): 
       stoppedEarly = true;
       break;
     }
-    const real = data.batch(gan.step, batchSize, seed, model.channels);
-    losses = await gan.trainStep(real);
+    const real = data.batch(gan.step, batchSize, seed, model.channels, range);
+    const labels = conditional ? data.batchLabels(gan.step, batchSize, seed) : undefined;
+    losses = await gan.trainStep(real, labels);
     if (!Number.isFinite(losses.discriminator) || !Number.isFinite(losses.generator)) {
       const last = existsSync(checkpointPath)
         ? `the last checkpoint is ${checkpointPath}`
