@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what shadergan needs from the operating system: the Vulkan loader, a software
-# Vulkan device when no hardware one is present, and the Fashion-MNIST data set.
+# Vulkan device when no hardware one is present, and the Fashion-MNIST data set. With
+# --for-tests also Chromium, which the tests use to load a run's report.html.
+# Usage: setup-system.sh [--for-tests]
 # Safe to run again: every step checks first and does nothing when already done.
 set -euo pipefail
 
@@ -13,6 +15,7 @@ lavapipe_version() {
   dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true
 }
 have_data() { [ -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; }
+have_chromium() { [ -x /usr/bin/chromium ]; }
 lavapipe_is_new_enough() {
   local version
   version=$(lavapipe_version)
@@ -29,6 +32,9 @@ if ! hardware_vulkan_present && ! { have_lavapipe && lavapipe_is_new_enough; }; 
   wanted+=(mesa-vulkan-drivers)
 fi
 have_data || wanted+=(dataset-fashion-mnist)
+if [ "${1:-}" = --for-tests ]; then
+  have_chromium || wanted+=(chromium)
+fi
 
 if [ ${#wanted[@]} -eq 0 ]; then
   echo "setup: system packages already present (Vulkan loader, software device, data set)"
@@ -48,6 +54,9 @@ explain() {
       dataset-fashion-mnist)
         echo "  - dataset-fashion-mnist: the data set; or put Fashion-MNIST's IDX files in a" >&2
         echo "    folder and pass --data DIR to 'shadergan train'" >&2 ;;
+      chromium)
+        echo "  - chromium: a headless browser at /usr/bin/chromium, used only by the test" >&2
+        echo "    that loads a run's report.html" >&2 ;;
     esac
   done
   exit 1

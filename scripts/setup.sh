@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm start` and `npm test` need, installed once: npm packages, then the system
-# packages (Vulkan loader, software Vulkan device, Fashion-MNIST). Quick when already done.
+# packages (Vulkan loader, software Vulkan device, Fashion-MNIST; with --for-tests, as
+# `npm test` passes, also Chromium). Quick when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +13,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted_hash" ]; then
   echo "$wanted_hash" > "$stamp"
 fi
 
-bash scripts/setup-system.sh
+bash scripts/setup-system.sh "$@"

@@ -77,6 +77,10 @@ describe('train recipe flags', () => {
       classes: 0,
     });
     expect(config.training).toEqual({ augment: ['flip', 'translate'], realTarget: 0.9 });
+    // The run's page shows the recipe it was trained with.
+    const report = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(report).toContain('id="loss-chart"');
+    expect(report).toMatch(/training\.realTarget[\s\S]*0\.9/);
   });
 
   it('trains a conditional sigmoid model; grids and samples have one row per class', () => {

@@ -46,6 +46,8 @@ import {
   type RunStart,
 } from '../train/run.ts';
 import { formatHelp, parseFlags, type CommandSpec, type ParsedFlags } from './args.ts';
+import { classify, classifySpec } from './classify.ts';
+import { evalSpec, evaluate } from './eval.ts';
 
 const trainSpec = {
   name: 'train',
@@ -232,13 +234,15 @@ const infoSpec = {
   examples: ['shadergan info', 'SHADERGAN_BACKEND=opengl shadergan info'],
 } satisfies CommandSpec;
 
-const commands = [trainSpec, sampleSpec, infoSpec];
+const commands = [trainSpec, sampleSpec, evalSpec, infoSpec, classifySpec];
 const SAMPLE_CHUNK = 256;
 
 const SHORT_SUMMARIES: Record<string, string> = {
   train: 'train a DCGAN; writes sample grids, checkpoints and metrics',
   sample: 'draw a grid of generated images from a checkpoint',
   info: 'show the WebGPU backend, adapter, features and limits',
+  eval: "score a checkpoint: domain FID, its floor, and conditional models' class accuracy",
+  classify: 'train or test the Fashion-MNIST classifier (features for a domain FID)',
 };
 
 function mainHelp(): string {
@@ -382,6 +386,7 @@ async function train(argv: string[]): Promise<number> {
   console.log(
     `${verb} at step ${result.step}/${result.totalSteps}, ` +
       `${result.imagesPerSecond.toFixed(1)} images/s.\n` +
+      `  report:     ${join(outDir, 'report.html')}\n` +
       `  samples:    ${join(outDir, 'samples')}/\n` +
       `  checkpoint: ${join(outDir, 'checkpoint.safetensors')}` +
       (result.stoppedEarly ? `\n  continue:   npx shadergan train --resume ${outDir}` : ''),
@@ -624,6 +629,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'sample':
         await sample(rest);
         break;
+      case 'eval':
+        return await evaluate(rest);
+      case 'classify':
+        return await classify(rest);
       case 'info':
         await info(rest);
         break;

@@ -20,7 +20,10 @@ export class ImageDataset {
   /** Loads the IDX training split from `directory`, resized to `size` x `size`. */
   static load(directory: string, size: number): ImageDataset {
     const set = loadImageSet(directory, 'train');
-    const pixels = resizeAll(set.images, set.count, set.height, set.width, size);
+    const pixels =
+      set.height === size && set.width === size
+        ? set.images
+        : resizeImages(set.images, set.count, set.height, set.width, size, Uint8Array);
     return new ImageDataset(pixels, set.count, size, set.labels ?? null);
   }
 
@@ -85,16 +88,20 @@ export class ImageDataset {
   }
 }
 
-/** Bilinear resize of every image (identity when the size already matches). */
-function resizeAll(
-  images: Uint8Array,
+/**
+ * Bilinear resize of `count` one-channel images to `size` x `size`, into a new array of the
+ * given type; byte outputs are rounded to the nearest level.
+ */
+export function resizeImages<Out extends Uint8Array | Float32Array>(
+  images: ArrayLike<number>,
   count: number,
   height: number,
   width: number,
   size: number,
-): Uint8Array {
-  if (height === size && width === size) return images;
-  const out = new Uint8Array(count * size * size);
+  type: new (length: number) => Out,
+): Out {
+  const out = new type(count * size * size);
+  const round = out instanceof Uint8Array;
   const scaleY = height / size;
   const scaleX = width / size;
   for (let image = 0; image < count; image += 1) {
@@ -114,7 +121,8 @@ function resizeAll(
           images[source + y0 * width + x0] * (1 - fx) + images[source + y0 * width + x1] * fx;
         const bottom =
           images[source + y1 * width + x0] * (1 - fx) + images[source + y1 * width + x1] * fx;
-        out[target + row * size + column] = Math.round(top * (1 - fy) + bottom * fy);
+        const value = top * (1 - fy) + bottom * fy;
+        out[target + row * size + column] = round ? Math.round(value) : value;
       }
     }
   }

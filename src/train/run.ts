@@ -22,6 +22,7 @@ import { pixelRange } from './models.ts';
 import { Gan, type GanConfig } from './gan.ts';
 import { writeImageGrid } from './image-grid.ts';
 import { ProgressBar, type ProgressStream } from './progress.ts';
+import { writeRunReport } from './report.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const LOCK_FILE = '.lock';
@@ -275,6 +276,8 @@ async function trainLoop(gan: Gan, settings: RunSettings, options: RunOptions): 
     const name = `step-${String(gan.step).padStart(6, '0')}.png`;
     writeImageGrid(join(outDir, 'samples', name), images, gridOptions);
     writeImageGrid(join(outDir, 'samples', 'latest.png'), images, gridOptions);
+    // Rebuilt from the files on disk, so it shows every grid and metric written so far.
+    writeRunReport(outDir);
   };
   const writeCheckpoint = (): Promise<void> =>
     saveCheckpoint(checkpointPath, gan, { [SETTINGS_KEY]: JSON.stringify(stored) });
