@@ -269,7 +269,7 @@ describe.runIf(haveData)('the classifier on real Fashion-MNIST', () => {
     loaded.dispose();
   });
 
-  it('classifyImages gives what forward and features give in eval mode, chunk by chunk', async () => {
+  it('classifyImages gives what forward and features give in eval mode, by chunks', async () => {
     const classifier = buildClassifier(gpu, 5);
     const count = 7;
     const images = imagesFromBytes(train.pixels.subarray(0, count * 784));

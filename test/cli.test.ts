@@ -193,7 +193,8 @@ describe('shadergan CLI', () => {
   it('reports file-system errors in one line', () => {
     const file = join(work, 'plain-file');
     writeFileSync(file, 'not a folder');
-    const result = shadergan('train', '--data', data, '--steps', '1', '--out', join(file, 'run'));
+    const out = join(file, 'run');
+    const result = shadergan('train', '--data', data, '--steps', '1', '--batch', '8', '--out', out);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/ENOTDIR|not a folder/);
     expect(result.stderr).not.toContain('    at ');

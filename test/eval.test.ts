@@ -103,6 +103,14 @@ describe('evaluateCheckpoint', () => {
     expect(result.classAccuracy).toBeCloseTo(mean, 10);
   });
 
+  it('refuses fewer samples than a conditional model has classes', async () => {
+    const checkpoint = await checkpointOf(10, 'conditional2');
+    const settings = { checkpoint, classifier: classifierPath, dataDir: data, count: 5, seed: 0 };
+    await expect(evaluateCheckpoint(gpu, settings)).rejects.toThrow(
+      /--count 5 cannot ask for each of the model's 10 classes/,
+    );
+  });
+
   it('refuses more samples than the floor has training images', async () => {
     const checkpoint = await checkpointOf(0, 'plain2');
     await expect(
@@ -178,7 +186,7 @@ describe('shadergan eval', () => {
     const saved = JSON.parse(readFileSync(join(run, 'eval.json'), 'utf8'));
     expect(saved).toMatchObject({ step: 1, count: 20 });
     expect(readFileSync(join(run, 'report.html'), 'utf8')).toContain(
-      saved.fid.toString().slice(0, 6),
+      `<td>${saved.fid.toFixed(2)} (20 generated vs test images)</td>`,
     );
   });
 
@@ -194,6 +202,11 @@ describe('shadergan eval', () => {
     );
     expect(missing.status).toBe(1);
     expect(missing.output).toContain('shadergan classify train');
+    const checkpoint = join(work, 'plain.safetensors');
+    const notJson = shadergan('eval', '--checkpoint', checkpoint, '--json', checkpoint);
+    expect(notJson.status).toBe(1);
+    expect(notJson.output).toContain("--json must name a .json file, got '");
+    expect(readFileSync(checkpoint).subarray(8, 9).toString()).toBe('{');
     const noCheckpoint = shadergan('eval', '--checkpoint', join(work, 'nowhere'));
     expect(noCheckpoint.status).toBe(1);
     expect(noCheckpoint.output).toContain('no checkpoint at');

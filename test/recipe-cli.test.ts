@@ -149,8 +149,9 @@ describe('train recipe flags', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--augment', 'rotate'], /--augment takes none, flip, translate or flip,translate/],
       [['--batchnorm', 'maybe'], /--batchnorm/],
-      [['--label-smoothing', '0.2'], /label smoothing\) must be in \(0.5, 1\]/],
-      [['--d-slope', '1'], /slope must be in \[0, 1\)/],
+      [['--label-smoothing', '0.2'], /\(--label-smoothing\) must be in \(0.5, 1\]/],
+      [['--model', 'tf-tutorial', '--preset', 'full', '--scale', 'sigmoid'], /drop --scale or use/],
+      [['--d-slope', '1'], /slope \(--d-slope\) must be in \[0, 1\)/],
       [['--model', 'tf-tutorial', '--d-head', 'gap'], /tf-tutorial model .* --model dcgan/],
       [['--preset', 'fancy'], /--preset/],
     ];
@@ -165,6 +166,23 @@ describe('train recipe flags', () => {
           .filter((l) => !l.startsWith('Warning')).length,
       ).toBe(1);
     }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('refuses --conditional when a class below the largest label has no images', () => {
+    const gappy = mkdtempSync(join(tmpdir(), 'shadergan-recipe-gappy-'));
+    writeIdx(join(gappy, 'train-images-idx3-ubyte'), [3, 28, 28], new Uint8Array(3 * 784));
+    writeIdx(join(gappy, 'train-labels-idx1-ubyte'), [3], Uint8Array.of(0, 1, 12));
+    const run = shadergan('train', '--data', gappy, ...small, '--conditional');
+    expect(run.status).toBe(1);
+    expect(run.output).toContain('has labels up to 12, but no image of class 2, 3, 4, 5, 6, ...');
+  });
+
+  it('a run that cannot start leaves no run folder behind', () => {
+    const out = join(work, 'too-big');
+    const run = shadergan('train', '--data', labelled, '--batch', '500', '--out', out);
+    expect(run.status).toBe(1);
+    expect(run.output).toContain('fewer than one batch of 500');
     expect(existsSync(out)).toBe(false);
   });
 

@@ -115,7 +115,7 @@ describe('model recipe options', () => {
 
   it('refuses impossible values with the field named', () => {
     expect(() => new Gan(gpu, configWith({ discriminatorSlope: 1.5 }))).toThrow(/slope/);
-    expect(() => new Gan(gpu, configWith({}, { realTarget: 0.3 }))).toThrow(/label smoothing/);
+    expect(() => new Gan(gpu, configWith({}, { realTarget: 0.3 }))).toThrow(/--label-smoothing/);
     expect(() => new Gan(gpu, configWith({ classes: -1 }))).toThrow(/classes/);
   });
 

@@ -165,6 +165,34 @@ describe('renderRunReport', () => {
     expect(html).toContain('<tr><th scope="row">at.step</th><td>4685</td></tr>');
   });
 
+  it("shows shadergan eval's numbers readably, and warns when they are for an older step", () => {
+    const evaluation = {
+      fid: 12.3456,
+      floor: 0.789,
+      step: 250,
+      count: 10000,
+      classAccuracy: 0.875,
+      perClassAccuracy: [0.5, 1],
+      classifier: 'runs/classifier.safetensors',
+      classifierTestAccuracy: 0.9172,
+      seconds: 83.2,
+    };
+    const html = renderRunReport(inputWith({ evaluation: { status: 'ok', value: evaluation } }));
+    expect(html).toContain(
+      '<tr><th scope="row">domain FID</th><td>12.35 (10,000 generated vs test images)</td></tr>',
+    );
+    expect(html).toContain('<td>0.79 (10,000 training vs test images)</td>');
+    expect(html).toContain('<tr><th scope="row">class accuracy</th><td>87.5%</td></tr>');
+    expect(html).toContain('<td>0: 50.0%, 1: 100.0%</td>');
+    expect(html).toContain('runs/classifier.safetensors (test accuracy 91.7%)');
+    // The fake metrics end at step 300.
+    expect(html).toContain('These numbers are for step 250; the run is now at step 300.');
+    const current = { ...evaluation, step: 300 };
+    expect(
+      renderRunReport(inputWith({ evaluation: { status: 'ok', value: current } })),
+    ).not.toContain('These numbers are for step');
+  });
+
   it('shows the newest grid large and the rest newest first', () => {
     const html = renderRunReport(inputWith({}));
     const latest = html.indexOf('<figure class="latest"><a href="samples/step-000100.png">');

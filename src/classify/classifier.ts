@@ -26,9 +26,11 @@ const TRAIN_COMMAND = 'shadergan classify train';
 const DEFAULT_CHUNK = 500;
 
 /**
- * conv 3x3 1->32, BN, ReLU; conv 4x4 stride 2 32->64 (14x14), BN, ReLU; conv 4x4 stride 2
+ * conv 3x3 1->32, BN, ReLU; conv 3x3 stride 2 32->64 (14x14), BN, ReLU; conv 3x3 stride 2
  * 64->128 (7x7), BN, ReLU; flatten; linear 6272->128, ReLU (the features); linear 128->10.
- * Inputs are [N, 1, 28, 28] with pixels mapped to [-1, 1] (byte / 127.5 - 1).
+ * Inputs are [N, 1, 28, 28] with pixels mapped to [-1, 1] (byte / 127.5 - 1). The strided
+ * convs are 3x3 rather than DCGAN's 4x4: 9 taps instead of 16 made a training step about 1.5x
+ * faster on a 2-core software device, which decides how many epochs fit in a sitting.
  */
 export class Classifier extends Module {
   readonly featureSize = FEATURE_SIZE;
@@ -95,8 +97,8 @@ export function buildClassifier(gpu: Gpu, seed: number): Classifier {
 /**
  * Weights from N(0, 2 / fanIn) (He et al. 2015) where a ReLU follows, which keeps activations
  * at a steady scale through the layers; N(0, 1 / fanIn) for the logits. Biases stay zero and
- * batch norm starts as the identity. The DCGAN rule N(0, 0.02) would shrink the linear layers'
- * outputs several-fold at these widths.
+ * batch norm starts as the identity. A scale that follows the fan-in, rather than DCGAN's fixed
+ * 0.02, suits layers whose fan-in ranges from 9 (the first conv) to 6272 (the first linear).
  */
 function initClassifier(classifier: Classifier, seed: number): void {
   let stream = 0;

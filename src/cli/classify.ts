@@ -47,7 +47,7 @@ const trainSpec = {
       placeholder: 'DIR',
       help: 'folder with the train-* and t10k-* IDX images and labels',
     },
-    epochs: { type: 'int', default: 6, min: 1, help: 'passes over the training split' },
+    epochs: { type: 'int', default: 4, min: 1, help: 'passes over the training split' },
     batch: { type: 'int', default: 128, min: 2, help: 'images per step' },
     lr: { type: 'float', default: 2e-3, help: 'initial Adam learning rate; decays to 0' },
     seed: { type: 'int', default: 1, help: 'seed for weights, batch order and flips' },

@@ -1,8 +1,8 @@
 // `shadergan eval`: domain FID of a GAN checkpoint against the Fashion-MNIST test split, the
 // floor a perfect generator would reach, and for conditional models how often the classifier
 // agrees with the class a sample was drawn for.
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 import { DEFAULT_CLASSIFIER_PATH } from '../classify/classifier.ts';
 import { percent } from '../classify/train.ts';
@@ -79,6 +79,7 @@ export async function evaluate(argv: string[]): Promise<number> {
   const runFolder = dirname(checkpoint);
   const isRunFolder = existsSync(join(runFolder, 'config.json'));
   const jsonPath = flags.json ?? (isRunFolder ? join(runFolder, 'eval.json') : null);
+  if (flags.json !== undefined) checkJsonPath(flags.json);
 
   const gpu = await getGpu();
   const result = await evaluateCheckpoint(gpu, {
@@ -98,13 +99,27 @@ export async function evaluate(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Checked before minutes of evaluation: a .json path that is not a folder. */
+function checkJsonPath(path: string): void {
+  if (!path.toLowerCase().endsWith('.json')) {
+    throw new ShaderganError(`--json must name a .json file, got '${path}'`);
+  }
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new ShaderganError(`--json ${path} is a folder`);
+  }
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+}
+
 export function formatEval(result: EvalResult): string {
   const count = result.count.toLocaleString('en-US');
   const test = result.testCount.toLocaleString('en-US');
   const lines = [
     `Checkpoint ${result.checkpoint} (step ${result.step})`,
-    `Classifier ${result.classifier} (test accuracy ${percent(result.classifierTestAccuracy)}, ` +
-      `${result.featureSize} features)`,
+    `Classifier ${result.classifier} (` +
+      (result.classifierTestAccuracy === null
+        ? 'the test split has no labels to measure its accuracy'
+        : `test accuracy ${percent(result.classifierTestAccuracy)}`) +
+      `, ${result.featureSize} features)`,
     `  domain FID, ${count} generated vs ${test} test images:   ${result.fid.toFixed(2)}`,
     `  floor, ${count} training vs ${test} test images:         ${result.floor.toFixed(2)}`,
   ];

@@ -28,12 +28,14 @@ import {
   type Head,
   type ImageSize,
   type Scale,
+  RADFORD_RECIPE,
 } from '../train/models.ts';
 import {
   DEFAULT_PRESET,
   parseAugment,
   PRESET_NAMES,
   PRESETS,
+  type Preset,
   type PresetName,
 } from '../train/recipe.ts';
 import { Gan, validateGanConfig, type GanConfig } from '../train/gan.ts';
@@ -53,7 +55,9 @@ const trainSpec = {
   name: 'train',
   summary:
     'Train a DCGAN on Fashion-MNIST (or any MNIST-format IDX files). Writes sample grids,\n' +
-    'checkpoints and metrics under the run folder; Ctrl-C saves a checkpoint and stops,\n' +
+    'checkpoints, metrics and report.html (open it in a browser) under the run folder.\n' +
+    'The model recipe flags (--scale to --conditional) do not apply to --model tf-tutorial.\n' +
+    'Ctrl-C saves a checkpoint and stops,\n' +
     '--resume continues exactly where it left off. --profile instead times each GPU kernel\n' +
     'over a few steps of the same model and prints a table; it writes no files.',
   flags: {
@@ -104,42 +108,47 @@ const trainSpec = {
       type: 'string',
       choices: SCALES,
       placeholder: 'tanh|sigmoid',
-      help: 'pixels in [-1, 1] with a tanh output, or in [0, 1] with a sigmoid output',
+      help: 'pixels in [-1, 1] with a tanh output, or in [0, 1] with a sigmoid output (default: tanh)',
     },
     batchnorm: {
       type: 'string',
       choices: ['on', 'off'],
       placeholder: 'on|off',
-      help: 'batch norm in both nets; without it, layers get biases',
+      help: 'batch norm in both nets; without it, layers get biases (default: from --preset)',
     },
     'g-activation': {
       type: 'string',
       choices: ACTIVATIONS,
       placeholder: 'relu|leaky',
-      help: `G's hidden activation (leaky: LeakyReLU(${GENERATOR_LEAKY_SLOPE}))`,
+      help: `G's hidden activation; leaky is LeakyReLU(${GENERATOR_LEAKY_SLOPE}) (default: from --preset)`,
     },
     'd-slope': {
       type: 'float',
       placeholder: 'F',
-      help: "negative slope of D's LeakyReLUs, in [0, 1)",
+      help: "negative slope of D's LeakyReLUs, in [0, 1) (default: 0.2)",
     },
     'd-head': {
       type: 'string',
       choices: HEADS,
       placeholder: 'dense|gap',
-      help: "D's last layer: dense over the last feature map, or global average pooling + dense",
+      help:
+        "D's last layer: dense over the last feature map, or global average pooling + dense " +
+        '(default: from --preset)',
     },
     augment: {
       type: 'string',
       placeholder: 'none|flip|translate|flip,translate',
       help:
         'augment real and fake images alike, on the GPU, before D sees them (translate: up to ' +
-        'an eighth of the image side); differentiable, so G learns through it',
+        'an eighth of the image side); differentiable, so G learns through it (default: from ' +
+        '--preset)',
     },
     'label-smoothing': {
       type: 'float',
       placeholder: 'F',
-      help: "D's target for real images, e.g. 0.9 (one-sided: fakes stay 0); 1 for none",
+      help:
+        "D's target for real images, in (0.5, 1], e.g. 0.9; one-sided: fakes stay 0 " +
+        '(default: from --preset; 1 is none)',
     },
     conditional: {
       type: 'bool',
@@ -287,6 +296,16 @@ const CONFIG_FLAGS = [
   'conditional',
 ];
 
+/** Flags that shape the model's layers, which the tf-tutorial model has fixed. */
+const MODEL_RECIPE_FLAGS = [
+  'scale',
+  'batchnorm',
+  'g-activation',
+  'd-slope',
+  'd-head',
+  'conditional',
+] as const;
+
 /** Flags about a run folder or a run's length, which --profile has neither of. */
 const NOT_WITH_PROFILE = ['resume', 'out', 'steps', 'epochs', 'sample-every', 'checkpoint-every'];
 
@@ -327,7 +346,7 @@ async function train(argv: string[]): Promise<number> {
     if (ignored.length > 0) {
       process.stderr.write(
         `shadergan: note: ${ignored.map((name) => `--${name}`).join(', ')} ignored: ` +
-          'a resumed run keeps the model and optimizer settings of its checkpoint\n',
+          'a resumed run keeps the model, optimizer and recipe settings of its checkpoint\n',
       );
     }
     const overrides: Partial<RunSettings> = {};
@@ -370,6 +389,10 @@ async function train(argv: string[]): Promise<number> {
   let result;
   try {
     console.log(`shadergan: training on ${describeAdapter(gpu)}; run folder ${outDir}`);
+    if (start.kind === 'new' && start.config.model.classes > 0) {
+      const { classes } = start.config.model;
+      console.log(`shadergan: conditional on the ${classes} classes of the training labels`);
+    }
     result = await runTraining({
       gpu,
       outDir,
@@ -397,9 +420,22 @@ async function train(argv: string[]): Promise<number> {
 
 /** The model and optimizer that the train flags ask for, validated. */
 function ganConfigOf(flags: TrainFlags): GanConfig {
-  if (flags.conditional) checkDataFolder(flags.data);
   const preset = PRESETS[flags.preset as PresetName];
-  const recipe = preset.model;
+  let recipe: Preset['model'] = preset.model;
+  if (flags.model === 'tf-tutorial') {
+    const given = MODEL_RECIPE_FLAGS.filter(
+      (name) => flags[name] !== undefined && flags[name] !== false,
+    );
+    if (given.length > 0) {
+      throw new ShaderganError(
+        "the tf-tutorial model mirrors TensorFlow's tutorial and takes no model recipe flags; " +
+          `drop ${given.map((name) => `--${name}`).join(', ')} or use --model dcgan`,
+      );
+    }
+    // A preset's training options (augmentation, label smoothing) still apply.
+    recipe = RADFORD_RECIPE;
+  }
+  if (flags.conditional) checkDataFolder(flags.data);
   const config: GanConfig = {
     model: {
       architecture: flags.model as Architecture,

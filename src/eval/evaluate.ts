@@ -13,12 +13,12 @@ import {
   predictedClasses,
   type Classifier,
 } from '../classify/classifier.ts';
-import { loadLabeledImages } from '../classify/train.ts';
-import { ShaderganError } from '../errors.ts';
+import { DataError, ShaderganError } from '../errors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { resizeImages } from '../train/data.ts';
 import type { Gan } from '../train/gan.ts';
+import { loadImageSet, type Split } from '../train/idx.ts';
 import { pixelRange, type ModelConfig } from '../train/models.ts';
 import { shuffledIndices } from '../train/random.ts';
 import { featureStatistics, frechetDistance, type FeatureStatistics } from './fid.ts';
@@ -43,8 +43,11 @@ export interface EvalResult {
   checkpoint: string;
   step: number;
   classifier: string;
-  /** Of the classifier on the whole test split: how much its features can be trusted. */
-  classifierTestAccuracy: number;
+  /**
+   * Of the classifier on the whole test split: how much its features can be trusted. Null
+   * when the test split has no labels.
+   */
+  classifierTestAccuracy: number | null;
   count: number;
   testCount: number;
   featureSize: number;
@@ -68,8 +71,8 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
   }
   // Missing files are reported before the data sets take seconds to load.
   checkClassifierFile(settings.classifier);
-  const test = loadLabeledImages(settings.dataDir, 't10k');
-  const train = loadLabeledImages(settings.dataDir, 'train');
+  const test = loadImages(settings.dataDir, 't10k');
+  const train = loadImages(settings.dataDir, 'train');
   if (count > train.count) {
     throw new ShaderganError(
       `--count ${count} is more than the ${train.count} training images the floor compares with`,
@@ -85,11 +88,19 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
         `the model is conditional on ${model.classes} classes; the classifier knows ${CLASS_COUNT}`,
       );
     }
+    if (conditional && count < model.classes) {
+      throw new ShaderganError(
+        `--count ${count} cannot ask for each of the model's ${model.classes} classes`,
+      );
+    }
 
     log(`features of the ${test.count} test images`);
     const testOutputs = await classifyImages(classifier, imagesFromBytes(test.pixels), test.count);
     const testStats = statisticsOf(testOutputs.features, test.count, classifier);
-    const testCorrect = countMatches(predictedClasses(testOutputs.logits), test.labels);
+    const testLabels = test.labels;
+    const testAccuracy = testLabels
+      ? countMatches(predictedClasses(testOutputs.logits), testLabels) / test.count
+      : null;
 
     log(`features of ${count} training images (the floor)`);
     const trainSample = pickImages(train.pixels, shuffledIndices(train.count, seed, 0), count);
@@ -127,7 +138,7 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
       checkpoint: settings.checkpoint,
       step: info.step,
       classifier: settings.classifier,
-      classifierTestAccuracy: testCorrect / test.count,
+      classifierTestAccuracy: testAccuracy,
       count,
       testCount: test.count,
       featureSize: classifier.featureSize,
@@ -150,6 +161,21 @@ function statisticsOf(
   classifier: Classifier,
 ): FeatureStatistics {
   return featureStatistics(features, count, classifier.featureSize);
+}
+
+/** A split's images, which must be the classifier's 28x28; labels are optional here. */
+function loadImages(
+  dataDir: string,
+  split: Split,
+): { pixels: Uint8Array; count: number; labels: Uint8Array | null } {
+  const set = loadImageSet(dataDir, split);
+  if (set.height !== IMAGE_SIZE || set.width !== IMAGE_SIZE) {
+    throw new DataError(
+      `the ${split} images in ${dataDir} are ${set.height}x${set.width}; the classifier ` +
+        `compares ${IMAGE_SIZE}x${IMAGE_SIZE} images`,
+    );
+  }
+  return { pixels: set.images, count: set.count, labels: set.labels ?? null };
 }
 
 function countMatches(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -188,6 +214,13 @@ async function generateForClassifier(
     const noise = randn(gan.gpu, [size, model.noiseSize], noiseSeed, first * model.noiseSize);
     const images = await gan.generate(noise, labels?.subarray(first, first + size));
     noise.dispose();
+    const broken = images.findIndex((value) => !Number.isFinite(value));
+    if (broken !== -1) {
+      throw new ShaderganError(
+        `the generator drew a non-finite pixel (${images[broken]}) in image ` +
+          `${first + Math.floor(broken / (images.length / size))}; the checkpoint is broken`,
+      );
+    }
     out.set(toClassifierInput(images, size, model), first * plane);
   }
   return out;

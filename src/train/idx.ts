@@ -191,7 +191,10 @@ export function readLabels(
   return { path, data: labels.data };
 }
 
-/** The number of classes of a labelled training split: its largest label plus one. */
+/**
+ * The number of classes of a labelled training split: its largest label plus one, when every
+ * class from 0 up to it has images (a gap is more likely a stray label than an empty class).
+ */
 export function classCount(directory: string): number {
   const labels = readLabels(directory, 'train');
   if (labels === null) {
@@ -200,8 +203,18 @@ export function classCount(directory: string): number {
     );
   }
   const count = labels.data.reduce((largest, label) => Math.max(largest, label), 0) + 1;
-  if (count < 2)
+  if (count < 2) {
     throw new DataError(`${labels.path} holds a single class; nothing to condition on`);
+  }
+  const seen = new Set(labels.data);
+  const empty = Array.from({ length: count }, (_, label) => label).filter((l) => !seen.has(l));
+  if (empty.length > 0) {
+    const listed = empty.length > 5 ? `${empty.slice(0, 5).join(', ')}, ...` : empty.join(', ');
+    throw new DataError(
+      `${labels.path} has labels up to ${count - 1}, but no image of class ${listed}; ` +
+        '--conditional needs images of every class from 0 to the largest label',
+    );
+  }
   return count;
 }
 

@@ -200,7 +200,7 @@ function validateRecipe(config: ModelConfig): void {
   }
   const slope = config.discriminatorSlope;
   if (typeof slope !== 'number' || !(slope >= 0 && slope < 1)) {
-    throw new ShaderganError(`D's LeakyReLU slope must be in [0, 1), got ${slope}`);
+    throw new ShaderganError(`D's LeakyReLU slope (--d-slope) must be in [0, 1), got ${slope}`);
   }
   if (!Number.isInteger(config.classes) || config.classes < 0 || config.classes > 1000) {
     throw new ShaderganError(`classes must be 0 (unconditional) to 1000, got ${config.classes}`);

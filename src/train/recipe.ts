@@ -41,7 +41,7 @@ export const PRESETS = {
   },
   full: {
     summary:
-      'every option on: batch norm, LeakyReLU in G, global-average-pooling head, ' +
+      'every recipe trick on: batch norm, LeakyReLU in G, global-average-pooling head, ' +
       'flip and translate augmentation, real targets 0.9',
     model: {
       ...RADFORD_RECIPE,
@@ -86,7 +86,7 @@ export function validateTrainingRecipe(recipe: TrainingRecipe): void {
   const target = recipe.realTarget;
   if (typeof target !== 'number' || !(target > 0.5 && target <= 1)) {
     throw new ShaderganError(
-      `the real-image target (label smoothing) must be in (0.5, 1], got ${target}`,
+      `the real-image target (--label-smoothing) must be in (0.5, 1], got ${target}`,
     );
   }
 }

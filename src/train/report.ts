@@ -282,7 +282,7 @@ ${escapeHtml(input.builtAt)}.</p>
 ${renderSummary(input, points)}
 ${renderCharts(input, points)}
 ${renderSamples(input)}
-${renderTableSection('Evaluation', 'evaluation', 'eval.json', input.evaluation, true)}
+${renderEvaluation(input.evaluation, latest?.step)}
 ${renderTableSection('Config', 'config', 'config.json', input.config)}
 </body>
 </html>
@@ -682,6 +682,70 @@ function renderTableSection(
     id,
     `<table class="kv">\n<tbody>\n${rows}\n</tbody>\n</table>\n` +
       `<p class="muted">From ${escapeHtml(fileName)}.</p>`,
+  );
+}
+
+/**
+ * The numbers `shadergan eval` wrote, readable: FID and floor to two decimals, shares as
+ * percentages, and a warning when the run has trained on since. Other eval.json files fall
+ * back to the plain table.
+ */
+function renderEvaluation(file: FileRead<JsonObject>, runStep: number | undefined): string {
+  if (file.status !== 'ok') {
+    return renderTableSection('Evaluation', 'evaluation', 'eval.json', file, true);
+  }
+  const result = file.value;
+  const number = (key: string): number | null =>
+    typeof result[key] === 'number' ? (result[key] as number) : null;
+  const fid = number('fid');
+  const floor = number('floor');
+  const step = number('step');
+  const count = number('count');
+  if (fid === null || floor === null || step === null || count === null) {
+    return renderTableSection('Evaluation', 'evaluation', 'eval.json', file, true);
+  }
+  const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
+  const rows: Array<[string, string]> = [
+    ['domain FID', `${fid.toFixed(2)} (${formatInteger(count)} generated vs test images)`],
+    ['floor', `${floor.toFixed(2)} (${formatInteger(count)} training vs test images)`],
+  ];
+  const classAccuracy = number('classAccuracy');
+  if (classAccuracy !== null) rows.push(['class accuracy', percent(classAccuracy)]);
+  const perClass = result.perClassAccuracy;
+  if (Array.isArray(perClass) && perClass.every((share) => typeof share === 'number')) {
+    rows.push([
+      'per class',
+      perClass.map((share, label) => `${label}: ${percent(share)}`).join(', '),
+    ]);
+  }
+  const classifierAccuracy = number('classifierTestAccuracy');
+  rows.push([
+    'classifier',
+    `${formatValue(result.classifier)}` +
+      (classifierAccuracy === null ? '' : ` (test accuracy ${percent(classifierAccuracy)})`),
+  ]);
+  rows.push(['evaluated at step', formatInteger(step)]);
+  const seconds = number('seconds');
+  if (seconds !== null) rows.push(['took', formatDuration(seconds)]);
+  const body = rows
+    .map(
+      ([key, value]) =>
+        `<tr><th scope="row">${escapeHtml(key)}</th><td>${escapeHtml(value)}</td></tr>`,
+    )
+    .join('\n');
+  const stale =
+    runStep !== undefined && runStep !== step
+      ? `<p class="note">${escapeHtml(
+          `These numbers are for step ${formatInteger(step)}; the run is now at step ` +
+            `${formatInteger(runStep)}. Run shadergan eval again for the current checkpoint.`,
+        )}</p>\n`
+      : '';
+  return section(
+    'Evaluation',
+    'evaluation',
+    `${stale}<table class="kv">\n<tbody>\n${body}\n</tbody>\n</table>\n` +
+      '<p class="muted">From eval.json. FIDs compare only when measured with the same ' +
+      'classifier file and count.</p>',
   );
 }
 

@@ -89,28 +89,52 @@ export async function runTraining(options: RunOptions): Promise<RunResult> {
   if (resumeFrom !== null && !(existsSync(resumeFrom) && statSync(resumeFrom).isFile())) {
     throw new ShaderganError(`--resume: no checkpoint at ${resumeFrom}`);
   }
-  const releaseFolder = claimRunFolder(outDir, resumeFrom);
-  try {
-    let gan: Gan;
-    let settings: RunSettings;
-    if (start.kind === 'resume') {
-      const checkpointPath = resolveCheckpointPath(start.checkpoint);
-      const loaded = loadCheckpoint(gpu, checkpointPath);
-      gan = loaded.gan;
-      settings = mergeSettings(loaded.info.extra, start.overrides, checkpointPath);
-      stream.write(`Resuming from ${checkpointPath} at step ${gan.step}\n`);
-    } else {
-      gan = new Gan(gpu, start.config);
-      settings = start.settings;
-    }
+  checkRunFolder(outDir, resumeFrom);
+  // The checkpoint and the data are checked before the run folder is made, so a run that
+  // cannot start leaves nothing behind.
+  let gan: Gan;
+  let settings: RunSettings;
+  if (resumeFrom !== null && start.kind === 'resume') {
+    const loaded = loadCheckpoint(gpu, resumeFrom);
+    gan = loaded.gan;
     try {
-      return await trainLoop(gan, settings, options);
-    } finally {
+      settings = mergeSettings(loaded.info.extra, start.overrides, resumeFrom);
+    } catch (error) {
       gan.dispose();
+      throw error;
+    }
+  } else if (start.kind === 'new') {
+    gan = new Gan(gpu, start.config);
+    settings = start.settings;
+  } else {
+    throw new ShaderganError('--resume needs a checkpoint');
+  }
+  try {
+    const data = ImageDataset.load(settings.dataDir, gan.config.model.imageSize);
+    const totalSteps = checkRun(gan, settings, data);
+    const releaseFolder = claimRunFolder(outDir);
+    try {
+      if (resumeFrom !== null) stream.write(`Resuming from ${resumeFrom} at step ${gan.step}\n`);
+      return await trainLoop(gan, { ...settings, steps: totalSteps }, data, options);
+    } finally {
+      releaseFolder();
     }
   } finally {
-    releaseFolder();
+    gan.dispose();
   }
+}
+
+/** The run's total step count, after checking that the data can train this model that long. */
+function checkRun(gan: Gan, settings: RunSettings, data: ImageDataset): number {
+  const perEpoch = data.batchesPerEpoch(gan.config.batchSize);
+  checkLabels(data, gan.config.model.classes, settings.dataDir);
+  const totalSteps = settings.steps ?? settings.epochs * perEpoch;
+  if (totalSteps < gan.step) {
+    throw new ShaderganError(
+      `the run is already at step ${gan.step}; ask for more steps (--steps above ${gan.step})`,
+    );
+  }
+  return totalSteps;
 }
 
 /**
@@ -142,12 +166,8 @@ function mergeSettings(
   return settings as RunSettings;
 }
 
-/**
- * Makes `outDir` this process's run folder: refuses a folder another live run holds (a lock
- * file with its pid) and one that holds a run other than the one being resumed. Returns the
- * release.
- */
-function claimRunFolder(outDir: string, resumeFrom: string | null): () => void {
+/** Refuses an --out that is a file, or a folder holding a run other than the one resumed. */
+function checkRunFolder(outDir: string, resumeFrom: string | null): void {
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) {
     throw new ShaderganError(`--out ${outDir} is a file, not a folder`);
   }
@@ -158,6 +178,13 @@ function claimRunFolder(outDir: string, resumeFrom: string | null): () => void {
         `'npx shadergan train --resume ${outDir}', or choose another --out`,
     );
   }
+}
+
+/**
+ * Makes `outDir` this process's run folder: refuses a folder another live run holds (a lock
+ * file with its pid). Returns the release.
+ */
+function claimRunFolder(outDir: string): () => void {
   mkdirSync(join(outDir, 'samples'), { recursive: true });
   const lockPath = join(outDir, LOCK_FILE);
   takeLock(lockPath, outDir);
@@ -236,20 +263,19 @@ function checkLabels(data: ImageDataset, classes: number, dataDir: string): void
   }
 }
 
-async function trainLoop(gan: Gan, settings: RunSettings, options: RunOptions): Promise<RunResult> {
+/** `settings.steps` is the run's total step count. */
+async function trainLoop(
+  gan: Gan,
+  settings: RunSettings & { steps: number },
+  data: ImageDataset,
+  options: RunOptions,
+): Promise<RunResult> {
   const { outDir } = options;
   const { config } = gan;
   const { model, batchSize, seed } = config;
-  const data = ImageDataset.load(settings.dataDir, model.imageSize);
   const perEpoch = data.batchesPerEpoch(batchSize);
-  checkLabels(data, model.classes, settings.dataDir);
-  const totalSteps = settings.steps ?? settings.epochs * perEpoch;
-  if (totalSteps < gan.step) {
-    throw new ShaderganError(
-      `the run is already at step ${gan.step}; ask for more steps (--steps above ${gan.step})`,
-    );
-  }
-  const stored: RunSettings = { ...settings, steps: totalSteps };
+  const totalSteps = settings.steps;
+  const stored: RunSettings = settings;
 
   writeFileAtomic(join(outDir, 'config.json'), [
     Buffer.from(`${JSON.stringify({ ...config, run: stored }, null, 2)}\n`),
