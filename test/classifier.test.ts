@@ -1,7 +1,7 @@
 // Softmax cross-entropy against float64 and finite differences, and the Fashion-MNIST
 // classifier: training on real images, save and load, classifyImages, and the CLI's errors.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -335,6 +335,15 @@ describe('shadergan classify CLI errors', () => {
     const isFolder = shadergan('classify', 'train', '--out', dir);
     expect(isFolder.status).toBe(1);
     expect(isFolder.stderr).toMatch(/is a folder/);
+  });
+
+  it('refuses to replace a file that is not a classifier, and leaves it as it was', () => {
+    const other = join(work, 'checkpoint.safetensors');
+    writeFileSync(other, 'a GAN checkpoint, say');
+    const result = shadergan('classify', 'train', '--out', other);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('exists and is not a classifier');
+    expect(readFileSync(other, 'utf8')).toBe('a GAN checkpoint, say');
   });
 
   it('names classify train when testing a classifier that is not there', () => {

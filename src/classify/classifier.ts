@@ -19,7 +19,7 @@ export const DEFAULT_CLASSIFIER_PATH = 'runs/classifier.safetensors';
 export const IMAGE_SIZE = 28;
 export const CLASS_COUNT = 10;
 const FEATURE_SIZE = 128;
-const FORMAT = 'shadergan-classifier-1';
+export const CLASSIFIER_FORMAT = 'shadergan-classifier-1';
 const FORMAT_KEY = 'format';
 const TRAIN_COMMAND = 'shadergan classify train';
 /** Images per forward pass in classifyImages: bounds memory whatever the count. */
@@ -147,7 +147,7 @@ export async function saveClassifier(
     });
   }
   mkdirSync(dirname(path), { recursive: true });
-  writeSafetensors(path, tensors, { ...info, [FORMAT_KEY]: FORMAT });
+  writeSafetensors(path, tensors, { ...info, [FORMAT_KEY]: CLASSIFIER_FORMAT });
 }
 
 const howToMake = `train one with '${TRAIN_COMMAND}' (it writes ${DEFAULT_CLASSIFIER_PATH})`;
@@ -174,10 +174,11 @@ export function loadClassifier(
     throw new ShaderganError(`${error.message.replace(/\.$/, '')}; ${howToMake}`);
   }
   const format = file.metadata[FORMAT_KEY];
-  if (format !== FORMAT) {
+  if (format !== CLASSIFIER_FORMAT) {
     const found = format === undefined ? 'no format' : `format '${format}'`;
     throw new ShaderganError(
-      `${path} is not a shadergan classifier (it has ${found}, expected '${FORMAT}'): ` + howToMake,
+      `${path} is not a shadergan classifier (it has ${found}, expected '${CLASSIFIER_FORMAT}'): ` +
+        howToMake,
     );
   }
 

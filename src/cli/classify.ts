@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 
 import {
   checkClassifierFile,
+  CLASSIFIER_FORMAT,
   DEFAULT_CLASSIFIER_PATH,
   loadClassifier,
 } from '../classify/classifier.ts';
@@ -13,6 +14,7 @@ import { ShaderganError, UsageError } from '../errors.ts';
 import { getGpu, type Gpu } from '../kernels/gpu.ts';
 import { formatDuration } from '../train/progress.ts';
 import { DEFAULT_DATA_DIR } from '../train/idx.ts';
+import { readSafetensors } from '../train/safetensors.ts';
 import { formatHelp, parseFlags, type CommandSpec } from './args.ts';
 
 export const classifySpec = {
@@ -211,6 +213,13 @@ function prepareOutFile(path: string): string {
       `--out ${path} is a folder; give a file path such as ${path}/model.safetensors`,
     );
   }
+  // Replacing an earlier classifier is what --out is for; replacing anything else (a GAN
+  // checkpoint has the same extension) would destroy it.
+  if (existsSync(path) && !isClassifierFile(path)) {
+    throw new UsageError(
+      `--out ${path} exists and is not a classifier (a GAN checkpoint?); choose another path`,
+    );
+  }
   const folder = dirname(path);
   try {
     mkdirSync(folder, { recursive: true });
@@ -220,6 +229,14 @@ function prepareOutFile(path: string): string {
     throw new ShaderganError(`--out ${path}: cannot write into ${folder} (${reason})`);
   }
   return path;
+}
+
+function isClassifierFile(path: string): boolean {
+  try {
+    return readSafetensors(path).metadata.format === CLASSIFIER_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 function describeAdapter(gpu: Gpu): string {
