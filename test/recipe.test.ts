@@ -10,6 +10,7 @@ import { asyncScope, noGrad } from '../src/autograd/tape.ts';
 import { Tensor } from '../src/autograd/tensor.ts';
 import type { Gpu } from '../src/kernels/gpu.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.ts';
+import { ImageDataset } from '../src/train/data.ts';
 import { completeGanConfig, Gan, type GanConfig } from '../src/train/gan.ts';
 import { RADFORD_RECIPE, type ModelConfig } from '../src/train/models.ts';
 import {
@@ -175,6 +176,30 @@ describe('training with recipes', () => {
     const augmented = await run(['flip', 'translate']);
     expect(augmented).not.toBeCloseTo(plain, 5);
     expect(await run(['flip', 'translate'])).toBe(augmented);
+  });
+});
+
+describe('data for a recipe', () => {
+  const pixels = Uint8Array.from({ length: 4 * 4 }, (_, i) => i * 17); // 4 images of 2x2
+  const data = new ImageDataset(pixels, 4, 2, Uint8Array.of(7, 8, 9, 6));
+
+  it('maps pixels onto the range of the scale', () => {
+    const tanh = data.batch(0, 4, 1, 1);
+    const sigmoid = data.batch(0, 4, 1, 1, [0, 1]);
+    for (let i = 0; i < 16; i += 1) expect(sigmoid[i]).toBeCloseTo((tanh[i] + 1) / 2, 6);
+    expect(Math.min(...sigmoid)).toBe(0);
+    expect(Math.max(...sigmoid)).toBeCloseTo(1, 6);
+  });
+
+  it("gives each batch image's label, in the batch's order", () => {
+    for (const step of [0, 1, 5]) {
+      const images = data.batch(step, 2, 3, 1, [0, 255]);
+      const labels = data.batchLabels(step, 2, 3);
+      for (let item = 0; item < 2; item += 1) {
+        const index = Math.round(images[item * 4]) / 68; // the first pixel of image k is 68k
+        expect(labels[item]).toBe([7, 8, 9, 6][index]);
+      }
+    }
   });
 });
 

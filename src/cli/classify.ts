@@ -172,7 +172,9 @@ async function classifyTest(argv: string[]): Promise<number> {
       info.testAccuracy === undefined
         ? ''
         : `; recorded when saved: ${percent(Number(info.testAccuracy))}` +
-          (info.epochs === undefined ? '' : ` after ${info.epochs} epochs`);
+          (info.epochs === undefined
+            ? ''
+            : ` after ${info.epochs} epoch${info.epochs === '1' ? '' : 's'}`);
     console.log(
       `Test accuracy of ${flags.checkpoint}: ${percent(accuracy)} ` +
         `(${correct}/${test.count} images of t10k in ${dataDir})${recorded}`,

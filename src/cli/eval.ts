@@ -82,9 +82,10 @@ export async function evaluate(argv: string[]): Promise<number> {
   if (flags.json !== undefined) checkJsonPath(flags.json);
 
   const gpu = await getGpu();
+  // Absolute paths, so eval.json says which files were compared wherever it is read.
   const result = await evaluateCheckpoint(gpu, {
-    checkpoint,
-    classifier: flags.classifier,
+    checkpoint: resolve(checkpoint),
+    classifier: resolve(flags.classifier),
     dataDir: flags.data,
     count: flags.count,
     seed: flags.seed,

@@ -67,8 +67,9 @@ export function parseAugment(text: string): Augmentation[] {
       );
     }
   }
-  if (new Set(parts).size !== parts.length) {
-    throw new ShaderganError(`--augment names '${text}' twice`);
+  const repeated = parts.find((part, index) => parts.indexOf(part) !== index);
+  if (repeated !== undefined) {
+    throw new ShaderganError(`--augment names '${repeated}' twice in '${text}'`);
   }
   return AUGMENTATIONS.filter((kind) => parts.includes(kind));
 }
