@@ -81,6 +81,11 @@ describe('train recipe flags', () => {
     const report = readFileSync(join(out, 'report.html'), 'utf8');
     expect(report).toContain('id="loss-chart"');
     expect(report).toMatch(/training\.realTarget[\s\S]*0\.9/);
+
+    // Resumed at its last step, the run says there is nothing to train.
+    const again = shadergan('train', '--resume', out);
+    expect(again.status).toBe(0);
+    expect(again.output).toContain('already at its last step, 2; nothing to train');
   });
 
   it('trains a conditional sigmoid model; grids and samples have one row per class', () => {

@@ -405,6 +405,13 @@ async function train(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
 
+  if (result.stepsTrained === 0 && !result.stoppedEarly) {
+    console.log(
+      `The run was already at its last step, ${result.step}; nothing to train. Give --steps ` +
+        `or --epochs beyond it to continue.\n  report:     ${join(outDir, 'report.html')}`,
+    );
+    return 0;
+  }
   const verb = result.stoppedEarly ? 'Stopped' : 'Finished';
   console.log(
     `${verb} at step ${result.step}/${result.totalSteps}, ` +

@@ -70,6 +70,8 @@ export interface RunResult {
   imagesPerSecond: number;
   losses: { discriminator: number; generator: number } | null;
   stoppedEarly: boolean;
+  /** Steps this call trained: 0 when a resumed run was already at its last step. */
+  stepsTrained: number;
 }
 
 /** A run folder holding checkpoint.safetensors, or a checkpoint file itself. */
@@ -364,5 +366,14 @@ async function trainLoop(
   await writeCheckpoint();
   fixedNoise.dispose();
   progress.finish();
-  return { outDir, step: gan.step, totalSteps, imagesPerSecond, losses, stoppedEarly };
+  const stepsTrained = gan.step - firstStep;
+  return {
+    outDir,
+    step: gan.step,
+    totalSteps,
+    imagesPerSecond,
+    losses,
+    stoppedEarly,
+    stepsTrained,
+  };
 }
