@@ -13,9 +13,7 @@ import type { Gpu } from '../src/kernels/gpu.ts';
 import { saveCheckpoint } from '../src/train/checkpoint.ts';
 import { Gan, type GanConfig } from '../src/train/gan.ts';
 import { writeIdx } from '../src/train/idx.ts';
-import { RADFORD_RECIPE } from '../src/train/models.ts';
-import { NO_TRICKS } from '../src/train/recipe.ts';
-import { maxError, testGpu } from './helpers.ts';
+import { maxError, smallGanConfig, testGpu } from './helpers.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'shadergan.js');
 const COUNT = 60;
@@ -26,21 +24,7 @@ let work: string;
 let classifierPath: string;
 
 function ganConfig(classes: number): GanConfig {
-  return {
-    model: {
-      architecture: 'dcgan',
-      imageSize: 28,
-      channels: 1,
-      width: 4,
-      noiseSize: 8,
-      ...RADFORD_RECIPE,
-      classes,
-    },
-    optimizer: { lr: 2e-4, beta1: 0.5, beta2: 0.999 },
-    batchSize: 8,
-    seed: 3,
-    training: NO_TRICKS,
-  };
+  return smallGanConfig({ seed: 3, lr: 2e-4, model: { classes } });
 }
 
 async function checkpointOf(classes: number, name: string): Promise<string> {

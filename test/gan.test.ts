@@ -9,31 +9,16 @@ import type { Gpu } from '../src/kernels/gpu.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.ts';
 import { Gan, type GanConfig } from '../src/train/gan.ts';
 import { writeIdx } from '../src/train/idx.ts';
-import { RADFORD_RECIPE } from '../src/train/models.ts';
-import { NO_TRICKS } from '../src/train/recipe.ts';
 import { readSafetensors } from '../src/train/safetensors.ts';
 import { runTraining } from '../src/train/run.ts';
-import { maxError, testGpu } from './helpers.ts';
+import { maxError, smallGanConfig, testGpu } from './helpers.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
 
-const config: GanConfig = {
-  model: {
-    architecture: 'dcgan',
-    imageSize: 28,
-    channels: 1,
-    width: 4,
-    noiseSize: 8,
-    ...RADFORD_RECIPE,
-  },
-  optimizer: { lr: 2e-3, beta1: 0.5, beta2: 0.999 },
-  batchSize: 8,
-  seed: 7,
-  training: NO_TRICKS,
-};
+const config: GanConfig = smallGanConfig({ seed: 7 });
 
 /** Bright squares of varying size and place on a dark background: easy to tell apart. */
 function syntheticImages(count: number, seed: number): Float32Array {

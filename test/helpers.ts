@@ -2,6 +2,9 @@
 import { Tensor } from '../src/autograd/tensor.ts';
 import type { Gpu } from '../src/kernels/gpu.ts';
 import { getGpu } from '../src/kernels/gpu.ts';
+import type { GanConfig } from '../src/train/gan.ts';
+import { RADFORD_RECIPE, type ModelConfig } from '../src/train/models.ts';
+import { NO_TRICKS, type TrainingRecipe } from '../src/train/recipe.ts';
 
 export function testGpu(): Promise<Gpu> {
   return getGpu();
@@ -109,4 +112,31 @@ export function weightedSum(values: ArrayLike<number>, weights: ArrayLike<number
   let total = 0;
   for (let index = 0; index < values.length; index += 1) total += values[index] * weights[index];
   return total;
+}
+
+/**
+ * A 28x28 DCGAN of width 4, noise 8 and batch 8: small enough to train a few steps in a test.
+ * Recipe fields default to Radford's, training options to none.
+ */
+export function smallGanConfig(options: {
+  seed: number;
+  lr?: number;
+  model?: Partial<ModelConfig>;
+  training?: Partial<TrainingRecipe>;
+}): GanConfig {
+  return {
+    model: {
+      architecture: 'dcgan',
+      imageSize: 28,
+      channels: 1,
+      width: 4,
+      noiseSize: 8,
+      ...RADFORD_RECIPE,
+      ...options.model,
+    },
+    optimizer: { lr: options.lr ?? 2e-3, beta1: 0.5, beta2: 0.999 },
+    batchSize: 8,
+    seed: options.seed,
+    training: { ...NO_TRICKS, ...options.training },
+  };
 }

@@ -13,14 +13,8 @@ import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.ts';
 import { ImageDataset } from '../src/train/data.ts';
 import { completeGanConfig, Gan, type GanConfig } from '../src/train/gan.ts';
 import { RADFORD_RECIPE, type ModelConfig } from '../src/train/models.ts';
-import {
-  augmentTransforms,
-  maxShift,
-  NO_TRICKS,
-  parseAugment,
-  PRESETS,
-} from '../src/train/recipe.ts';
-import { testGpu } from './helpers.ts';
+import { augmentTransforms, maxShift, parseAugment, PRESETS } from '../src/train/recipe.ts';
+import { smallGanConfig, testGpu } from './helpers.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -33,21 +27,7 @@ function configWith(
   model: Partial<ModelConfig>,
   training: Partial<GanConfig['training']> = {},
 ): GanConfig {
-  return {
-    model: {
-      architecture: 'dcgan',
-      imageSize: 28,
-      channels: 1,
-      width: 4,
-      noiseSize: 8,
-      ...RADFORD_RECIPE,
-      ...model,
-    },
-    optimizer: { lr: 2e-3, beta1: 0.5, beta2: 0.999 },
-    batchSize: BATCH,
-    seed: 5,
-    training: { ...NO_TRICKS, ...training },
-  };
+  return smallGanConfig({ seed: 5, model, training });
 }
 
 /** Half-bright squares on the low end of `range`. */

@@ -9,7 +9,7 @@ import { DataError, ShaderganError } from '../errors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 import { Adam } from '../nn/adam.ts';
 import { formatDuration, ProgressBar, type ProgressStream } from '../train/progress.ts';
-import { loadImageSet, type Split } from '../train/idx.ts';
+import { loadImageSet, type ImageSet, type Split } from '../train/idx.ts';
 import { SeededRandom, shuffledIndices } from '../train/random.ts';
 import {
   buildClassifier,
@@ -68,8 +68,8 @@ const BETA2 = 0.999;
 /** A separate random stream for flips, so the batch order does not depend on them. */
 const FLIP_STREAM = 0x666c6970;
 
-/** Loads a split and checks that it holds 28x28 images with labels of 10 classes. */
-export function loadLabeledImages(dataDir: string, split: Split): LabeledImages {
+/** Loads a split and checks that it holds the classifier's 28x28 images; labels may be absent. */
+export function loadClassifierImages(dataDir: string, split: Split): ImageSet {
   const set = loadImageSet(dataDir, split);
   if (set.height !== IMAGE_SIZE || set.width !== IMAGE_SIZE) {
     throw new DataError(
@@ -77,6 +77,12 @@ export function loadLabeledImages(dataDir: string, split: Split): LabeledImages 
         `${IMAGE_SIZE}x${IMAGE_SIZE}`,
     );
   }
+  return set;
+}
+
+/** Loads a split and checks that it holds 28x28 images with labels of 10 classes. */
+export function loadLabeledImages(dataDir: string, split: Split): LabeledImages {
+  const set = loadClassifierImages(dataDir, split);
   if (!set.labels) {
     throw new DataError(
       `the data folder ${dataDir} has no ${split}-labels-idx1-ubyte[.gz]; training and testing ` +

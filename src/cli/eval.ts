@@ -127,7 +127,8 @@ export function formatEval(result: EvalResult): string {
   if (result.classAccuracy !== null && result.perClassAccuracy !== null) {
     lines.push(
       `  class accuracy (classified as the class asked for):  ${percent(result.classAccuracy)}`,
-      `  per class: ${result.perClassAccuracy.map((share, label) => `${label}: ${percent(share)}`).join(', ')}`,
+      '  per class: ' +
+        result.perClassAccuracy.map((share, label) => `${label}: ${percent(share)}`).join(', '),
     );
   }
   lines.push(`  (${result.seconds.toFixed(0)} s)`);

@@ -38,7 +38,7 @@ import {
   type Preset,
   type PresetName,
 } from '../train/recipe.ts';
-import { Gan, validateGanConfig, type GanConfig } from '../train/gan.ts';
+import { classRows, Gan, validateGanConfig, type GanConfig } from '../train/gan.ts';
 import {
   DEFAULT_RUN_SETTINGS,
   resolveCheckpointPath,
@@ -108,7 +108,9 @@ const trainSpec = {
       type: 'string',
       choices: SCALES,
       placeholder: 'tanh|sigmoid',
-      help: 'pixels in [-1, 1] with a tanh output, or in [0, 1] with a sigmoid output (default: tanh)',
+      help:
+        'pixels in [-1, 1] with a tanh output, or in [0, 1] with a sigmoid output ' +
+        '(default: tanh)',
     },
     batchnorm: {
       type: 'string',
@@ -120,7 +122,9 @@ const trainSpec = {
       type: 'string',
       choices: ACTIVATIONS,
       placeholder: 'relu|leaky',
-      help: `G's hidden activation; leaky is LeakyReLU(${GENERATOR_LEAKY_SLOPE}) (default: from --preset)`,
+      help:
+        `G's hidden activation; leaky is LeakyReLU(${GENERATOR_LEAKY_SLOPE}) ` +
+        '(default: from --preset)',
     },
     'd-slope': {
       type: 'float',
@@ -220,7 +224,9 @@ const sampleSpec = {
       type: 'int',
       default: 64,
       min: 1,
-      help: 'number of images; a conditional model without --class draws one row per class, n/classes wide',
+      help:
+        'number of images; a conditional model without --class draws one row per class, ' +
+        'n/classes wide',
     },
     seed: { type: 'int', default: 0, help: 'noise seed' },
     class: {
@@ -613,9 +619,7 @@ function sampleLayout(
     return { count: n, labels: new Float32Array(n).fill(chosen), what: ` of class ${chosen}` };
   }
   const columns = Math.max(1, Math.round(n / classes));
-  const labels = Float32Array.from({ length: classes * columns }, (_, i) =>
-    Math.floor(i / columns),
-  );
+  const labels = classRows(classes, columns);
   return { count: labels.length, labels, columns, what: `, one row per class` };
 }
 

@@ -10,18 +10,18 @@ import {
   IMAGE_SIZE,
   imagesFromBytes,
   loadClassifier,
+  countCorrect,
   predictedClasses,
-  type Classifier,
 } from '../classify/classifier.ts';
-import { DataError, ShaderganError } from '../errors.ts';
+import { loadClassifierImages } from '../classify/train.ts';
+import { ShaderganError } from '../errors.ts';
 import type { Gpu } from '../kernels/gpu.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { resizeImages } from '../train/data.ts';
 import type { Gan } from '../train/gan.ts';
-import { loadImageSet, type Split } from '../train/idx.ts';
 import { pixelRange, type ModelConfig } from '../train/models.ts';
 import { shuffledIndices } from '../train/random.ts';
-import { featureStatistics, frechetDistance, type FeatureStatistics } from './fid.ts';
+import { featureStatistics, frechetDistance } from './fid.ts';
 
 export const DEFAULT_EVAL_COUNT = 10_000;
 const GENERATE_CHUNK = 500;
@@ -71,8 +71,8 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
   }
   // Missing files are reported before the data sets take seconds to load.
   checkClassifierFile(settings.classifier);
-  const test = loadImages(settings.dataDir, 't10k');
-  const train = loadImages(settings.dataDir, 'train');
+  const test = loadClassifierImages(settings.dataDir, 't10k');
+  const train = loadClassifierImages(settings.dataDir, 'train');
   if (count > train.count) {
     throw new ShaderganError(
       `--count ${count} is more than the ${train.count} training images the floor compares with`,
@@ -95,18 +95,18 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
     }
 
     log(`features of the ${test.count} test images`);
-    const testOutputs = await classifyImages(classifier, imagesFromBytes(test.pixels), test.count);
-    const testStats = statisticsOf(testOutputs.features, test.count, classifier);
+    const testOutputs = await classifyImages(classifier, imagesFromBytes(test.images), test.count);
+    const testStats = featureStatistics(testOutputs.features, test.count, classifier.featureSize);
     const testLabels = test.labels;
     const testAccuracy = testLabels
-      ? countMatches(predictedClasses(testOutputs.logits), testLabels) / test.count
+      ? countCorrect(testOutputs.logits, testLabels) / test.count
       : null;
 
     log(`features of ${count} training images (the floor)`);
-    const trainSample = pickImages(train.pixels, shuffledIndices(train.count, seed, 0), count);
+    const trainSample = pickImages(train.images, shuffledIndices(train.count, seed, 0), count);
     const trainOutputs = await classifyImages(classifier, imagesFromBytes(trainSample), count);
     const floor = frechetDistance(
-      statisticsOf(trainOutputs.features, count, classifier),
+      featureStatistics(trainOutputs.features, count, classifier.featureSize),
       testStats,
     );
 
@@ -116,13 +116,16 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
       : undefined;
     const generated = await generateForClassifier(gan, count, seed, requested);
     const outputs = await classifyImages(classifier, generated, count);
-    const fid = frechetDistance(statisticsOf(outputs.features, count, classifier), testStats);
+    const fid = frechetDistance(
+      featureStatistics(outputs.features, count, classifier.featureSize),
+      testStats,
+    );
 
     let classAccuracy: number | null = null;
     let perClassAccuracy: number[] | null = null;
     if (requested) {
       const predicted = predictedClasses(outputs.logits);
-      classAccuracy = countMatches(predicted, requested) / count;
+      classAccuracy = countCorrect(outputs.logits, requested) / count;
       perClassAccuracy = Array.from({ length: model.classes }, (_, label) => {
         let asked = 0;
         let hit = 0;
@@ -153,37 +156,6 @@ export async function evaluateCheckpoint(gpu: Gpu, settings: EvalSettings): Prom
     gan.dispose();
     classifier.dispose();
   }
-}
-
-function statisticsOf(
-  features: Float32Array,
-  count: number,
-  classifier: Classifier,
-): FeatureStatistics {
-  return featureStatistics(features, count, classifier.featureSize);
-}
-
-/** A split's images, which must be the classifier's 28x28; labels are optional here. */
-function loadImages(
-  dataDir: string,
-  split: Split,
-): { pixels: Uint8Array; count: number; labels: Uint8Array | null } {
-  const set = loadImageSet(dataDir, split);
-  if (set.height !== IMAGE_SIZE || set.width !== IMAGE_SIZE) {
-    throw new DataError(
-      `the ${split} images in ${dataDir} are ${set.height}x${set.width}; the classifier ` +
-        `compares ${IMAGE_SIZE}x${IMAGE_SIZE} images`,
-    );
-  }
-  return { pixels: set.images, count: set.count, labels: set.labels ?? null };
-}
-
-function countMatches(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
-  let matches = 0;
-  for (let index = 0; index < predicted.length; index += 1) {
-    if (predicted[index] === labels[index]) matches += 1;
-  }
-  return matches;
 }
 
 function pickImages(pixels: Uint8Array, order: Uint32Array, count: number): Uint8Array {

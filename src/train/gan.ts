@@ -152,27 +152,32 @@ export class Gan {
 
   /** The labels of sample grids: one row of `perClass` images per class, in class order. */
   sampleLabels(perClass: number): Float32Array {
-    const { classes } = this.config.model;
-    return Float32Array.from({ length: classes * perClass }, (_, index) =>
-      Math.floor(index / perClass),
-    );
+    return classRows(this.config.model.classes, perClass);
   }
 
-  /** What D sees of a batch: the images themselves, or their augmented copies. */
-  private discriminatorView(images: Tensor, use: number): Tensor {
-    const { training, model, seed } = this.config;
-    if (training.augment.length === 0) return images;
-    const [count] = images.shape;
-    const transforms = augmentTransforms(
+  /** Class indices on the GPU, for a conditional model's forward passes. */
+  private classTensor(labels: Float32Array | null | undefined): Tensor | undefined {
+    return labels ? Tensor.fromArray(this.gpu, labels, [labels.length]) : undefined;
+  }
+
+  /**
+   * What D sees of a batch in this step's `use`: the images themselves, or their augmented
+   * copies, with the use's transforms drawn and uploaded once.
+   */
+  private discriminatorView(use: number): (images: Tensor) => Tensor {
+    const { training, model, seed, batchSize } = this.config;
+    if (training.augment.length === 0) return (images) => images;
+    const values = augmentTransforms(
       training.augment,
       model.imageSize,
-      count,
+      batchSize,
       seed,
       this.step,
       use,
     );
+    const transforms = Tensor.fromArray(this.gpu, values, [batchSize, 3]);
     const background = pixelRange(model.scale)[0];
-    return augmentImages(images, Tensor.fromArray(this.gpu, transforms, [count, 3]), background);
+    return (images) => augmentImages(images, transforms, background);
   }
 
   /**
@@ -196,16 +201,18 @@ export class Gan {
       this.generator.train();
       this.discriminator.train();
       const real = Tensor.fromArray(this.gpu, realImages, shape);
-      const labelTensor = (values: Float32Array | null | undefined): Tensor | undefined =>
-        values ? Tensor.fromArray(this.gpu, values, [values.length]) : undefined;
-      const realClasses = labelTensor(realLabels);
-      const fakeClasses = labelTensor(this.labelsFor(this.step, batchSize));
+      const realClasses = this.classTensor(realLabels);
+      const fakeClasses = this.classTensor(this.labelsFor(this.step, batchSize));
       const fake = this.generator.forward(this.noiseFor(this.step, batchSize), fakeClasses);
+      // Augmented once: D's step sees it detached, G's step back-propagates through it.
+      const fakeSeen = this.discriminatorView(AUGMENT_FAKE)(fake);
+      const realSeen = this.discriminatorView(AUGMENT_REAL)(real);
 
-      const d = (images: Tensor, use: number, classes: Tensor | undefined): Tensor =>
-        this.discriminator.forward(this.discriminatorView(images, use), classes);
-      const lossReal = bceWithLogits(d(real, AUGMENT_REAL, realClasses), training.realTarget);
-      const lossFake = bceWithLogits(d(fake.detach(), AUGMENT_FAKE, fakeClasses), 0);
+      const lossReal = bceWithLogits(
+        this.discriminator.forward(realSeen, realClasses),
+        training.realTarget,
+      );
+      const lossFake = bceWithLogits(this.discriminator.forward(fakeSeen.detach(), fakeClasses), 0);
       const lossD = add(lossReal, lossFake);
       backward(lossD);
       this.optimizerD.step();
@@ -213,7 +220,7 @@ export class Gan {
       // D is frozen while G learns: its weight gradients would be computed only to be dropped.
       // G's target stays 1: label smoothing is one-sided, for D's real images only.
       const lossG = withFrozen(this.discriminator, () => {
-        const loss = bceWithLogits(d(fake, AUGMENT_FAKE, fakeClasses), 1);
+        const loss = bceWithLogits(this.discriminator.forward(fakeSeen, fakeClasses), 1);
         backward(loss);
         return loss;
       });
@@ -233,7 +240,7 @@ export class Gan {
   async generate(noise: Tensor, labels?: Float32Array): Promise<Float32Array> {
     return asyncScope(async () => {
       this.generator.eval();
-      const classes = labels ? Tensor.fromArray(this.gpu, labels, [labels.length]) : undefined;
+      const classes = this.classTensor(labels);
       const images = noGrad(() => this.generator.forward(noise, classes));
       this.generator.train();
       return images.toArray();
@@ -264,6 +271,13 @@ export class Gan {
     this.optimizerG.dispose();
     this.optimizerD.dispose();
   }
+}
+
+/** Class indices 0, 0, ..., 1, 1, ...: `perClass` of each class, a grid row per class. */
+export function classRows(classes: number, perClass: number): Float32Array {
+  return Float32Array.from({ length: classes * perClass }, (_, index) =>
+    Math.floor(index / perClass),
+  );
 }
 
 /**

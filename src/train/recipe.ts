@@ -81,7 +81,8 @@ export function formatAugment(augment: readonly Augmentation[]): string {
 export function validateTrainingRecipe(recipe: TrainingRecipe): void {
   if (!Array.isArray(recipe.augment) || recipe.augment.some((k) => !AUGMENTATIONS.includes(k))) {
     throw new ShaderganError(
-      `augment must list some of ${AUGMENTATIONS.join(', ')}, got ${JSON.stringify(recipe.augment)}`,
+      `augment must list some of ${AUGMENTATIONS.join(', ')}, ` +
+        `got ${JSON.stringify(recipe.augment)}`,
     );
   }
   const target = recipe.realTarget;

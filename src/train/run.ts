@@ -277,10 +277,9 @@ async function trainLoop(
   const { model, batchSize, seed } = config;
   const perEpoch = data.batchesPerEpoch(batchSize);
   const totalSteps = settings.steps;
-  const stored: RunSettings = settings;
 
   writeFileAtomic(join(outDir, 'config.json'), [
-    Buffer.from(`${JSON.stringify({ ...config, run: stored }, null, 2)}\n`),
+    Buffer.from(`${JSON.stringify({ ...config, run: settings }, null, 2)}\n`),
   ]);
   const metricsPath = join(outDir, 'metrics.jsonl');
   truncateMetrics(metricsPath, gan.step);
@@ -308,7 +307,7 @@ async function trainLoop(
     writeRunReport(outDir);
   };
   const writeCheckpoint = (): Promise<void> =>
-    saveCheckpoint(checkpointPath, gan, { [SETTINGS_KEY]: JSON.stringify(stored) });
+    saveCheckpoint(checkpointPath, gan, { [SETTINGS_KEY]: JSON.stringify(settings) });
 
   const progress = new ProgressBar({ total: totalSteps, stream: options.stream });
   const started = performance.now();
